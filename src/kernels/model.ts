@@ -1,0 +1,123 @@
+import {
+  hiddenActivationNames,
+  isHiddenActivationName,
+  isOutputActivationName,
+  outputActivationNames,
+  type HiddenActivationName,
+  type OutputActivationName,
+} from './activations.js';
+
+/**
+ * The parameters of F(y) = η(wᵀZ^K + μ), Z^{k+1} = Z^k + h·σ(W_k Z^k + b_k), Z⁰ = (y, 0).
+ *
+ * Flat row-major layout: (W_k)_{ij} is `W[k·d·d + i·d + j]`, (b_k)_i is `b[k·d + i]`.
+ */
+export interface ModelParameters {
+  /** K, the number of residual layers. */
+  readonly layers: number;
+  /** d, the width of every layer. */
+  readonly dim: number;
+  /** d₀ ≤ d, the number of coordinates of a point; it is padded with zeros to d. Defaults to d. */
+  readonly inputDim?: number;
+  readonly h: number;
+  readonly mu: number;
+  readonly W: ArrayLike<number>;
+  readonly b: ArrayLike<number>;
+  readonly w: ArrayLike<number>;
+  /** σ; defaults to tanh. */
+  readonly activation?: string;
+  /** η; defaults to identity. */
+  readonly output?: string;
+}
+
+/** A validated model. Its arrays are private copies that nothing writes to after creation. */
+export interface ResNetModel {
+  readonly layers: number;
+  readonly dim: number;
+  readonly inputDim: number;
+  readonly h: number;
+  readonly mu: number;
+  readonly W: Float64Array;
+  readonly b: Float64Array;
+  readonly w: Float64Array;
+  readonly activation: HiddenActivationName;
+  readonly output: OutputActivationName;
+}
+
+/** Model data that does not describe a network; the message names the offending field. */
+export class ModelDataError extends Error {
+  override readonly name = 'ModelDataError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Returns `value` when it is an integer ≥ 1; throws a ModelDataError naming `field` otherwise. */
+export function positiveInteger(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ModelDataError(field, `${field} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+function finiteNumber(field: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new ModelDataError(field, `${field} must be a finite number, got ${value}`);
+  }
+  return value;
+}
+
+function finiteCopy(field: string, values: ArrayLike<number>, length: number, shape: string): Float64Array {
+  if (values.length !== length) {
+    throw new ModelDataError(field, `${field} has length ${values.length}, expected ${shape} = ${length}`);
+  }
+  const copy = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    const x = values[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw new ModelDataError(field, `${field}[${i}] must be a finite number, got ${x}`);
+    }
+    copy[i] = x;
+  }
+  return copy;
+}
+
+/** Validates parameters in the flat layout and returns an immutable model. */
+export function createModel(parameters: ModelParameters): ResNetModel {
+  const layers = positiveInteger('layers', parameters.layers);
+  const dim = positiveInteger('dim', parameters.dim);
+  const inputDim = positiveInteger('inputDim', parameters.inputDim ?? dim);
+  if (inputDim > dim) {
+    throw new ModelDataError('inputDim', `inputDim ${inputDim} exceeds dim ${dim}`);
+  }
+  const activation = parameters.activation ?? 'tanh';
+  if (!isHiddenActivationName(activation)) {
+    throw new ModelDataError(
+      'activation',
+      `unknown activation '${activation}', expected one of ${hiddenActivationNames.join(', ')}`,
+    );
+  }
+  const output = parameters.output ?? 'identity';
+  if (!isOutputActivationName(output)) {
+    throw new ModelDataError('output', `unknown output '${output}', expected one of ${outputActivationNames.join(', ')}`);
+  }
+  return Object.freeze({
+    layers,
+    dim,
+    inputDim,
+    h: finiteNumber('h', parameters.h),
+    mu: finiteNumber('mu', parameters.mu),
+    W: finiteCopy('W', parameters.W, layers * dim * dim, 'layers·dim·dim'),
+    b: finiteCopy('b', parameters.b, layers * dim, 'layers·dim'),
+    w: finiteCopy('w', parameters.w, dim, 'dim'),
+    activation,
+    output,
+  });
+}
+
+/** The number of learned scalars: K·d² weights, K·d biases, d in w, and μ (h is a fixed step). */
+export const parameterCount = (model: Pick<ResNetModel, 'layers' | 'dim'>): number =>
+  model.layers * model.dim * (model.dim + 1) + model.dim + 1;
