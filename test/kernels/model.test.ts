@@ -87,8 +87,12 @@ describe('random parameters', () => {
   it('have mean near 0 and variance near 1/d', () => {
     const { W } = randomParameters({ layers: 100, dim: 16, seed: 1 });
     const n = W.length;
-    const mean = Array.prototype.reduce.call(W, (s: number, x: number) => s + x, 0) as number;
-    const variance = Array.prototype.reduce.call(W, (s: number, x: number) => s + x * x, 0) as number;
+    let mean = 0;
+    let variance = 0;
+    for (let i = 0; i < n; i++) {
+      mean += W[i];
+      variance += W[i] * W[i];
+    }
     expect(Math.abs(mean / n)).toBeLessThan(0.01);
     expect(variance / n).toBeGreaterThan(0.95 / 16);
     expect(variance / n).toBeLessThan(1.05 / 16);

@@ -1,0 +1,63 @@
+/**
+ * All configuration: one schema over the environment, validated once at start-up. Every default
+ * a user can see lives here (the README's table and the OpenAPI descriptions read them from here).
+ */
+import envSchema from 'env-schema';
+import Type, { type Static } from 'typebox';
+
+const MiB = 1024 * 1024;
+
+export const configSchema = Type.Object({
+  HOST: Type.String({ default: 'localhost', description: 'Interface to listen on (0.0.0.0 in the container).' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port.' }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    default: 'info',
+    description: 'pino log level.',
+  }),
+  BODY_LIMIT: Type.Integer({
+    minimum: 1024,
+    maximum: 64 * MiB,
+    default: 64 * MiB,
+    description: 'Largest request body in bytes (at most 64 MiB); a larger one gets 413.',
+  }),
+  MAX_POINTS: Type.Integer({
+    minimum: 1,
+    default: 1_000_000,
+    description: 'Most points in one /evaluate or /gradient request; more get 413.',
+  }),
+  MAX_MODEL_WEIGHTS: Type.Integer({
+    minimum: 1,
+    default: 4_194_304,
+    description: 'Largest K·d² (the number of weights in W) of one model; a larger model gets 413.',
+  }),
+  MAX_MODELS: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: 'Most models the registry holds; a create beyond it gets 409.',
+  }),
+});
+
+export type Config = Static<typeof configSchema>;
+
+/** A configuration value that is out of range or of the wrong type; the message names the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads and validates the configuration from `env` (process.env by default). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return envSchema<Config>({ schema: configSchema, data: env, dotenv: false });
+  } catch (error) {
+    const errors = (error as { errors?: { instancePath: string; message?: string }[] }).errors;
+    if (!errors?.length) throw error;
+    const problems = errors.map(({ instancePath, message }) => {
+      const name = instancePath.slice(1);
+      return `${name} ${message} (got ${JSON.stringify(env[name])})`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+}
+
+/** The defaults, as `loadConfig` gives them with an empty environment. */
+export const defaultConfig: Config = loadConfig({});

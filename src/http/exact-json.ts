@@ -1,0 +1,46 @@
+/**
+ * JSON text in which every number keeps its float64 bits. Number → String gives the shortest
+ * digits that read back to the same double; the one case JSON.stringify and fast-json-stringify
+ * lose is −0, written here as "-0". JSON has no Infinity or NaN, so those are refused: the routes
+ * reject non-finite results before they get here.
+ *
+ * Routes send this text as it is (`reply.send(text as never)`): the type provider knows only the
+ * object form that the response schema documents.
+ */
+
+export const JSON_MEDIA_TYPE = 'application/json; charset=utf-8';
+
+function numberJson(x: number): string {
+  if (!Number.isFinite(x)) throw new RangeError(`${x} has no JSON form`);
+  return Object.is(x, -0) ? '-0' : String(x);
+}
+
+/** `[x0,x1,…]` for values[start … end). */
+export function arrayJson(values: ArrayLike<number>, start = 0, end = values.length): string {
+  let text = '[';
+  for (let i = start; i < end; i++) text += (i > start ? ',' : '') + numberJson(values[i]);
+  return `${text}]`;
+}
+
+/** `[[row 0],[row 1],…]` for a flat row-major array with `width` columns. */
+export function rowsJson(values: ArrayLike<number>, width: number): string {
+  let text = '[';
+  for (let start = 0; start < values.length; start += width) {
+    text += (start > 0 ? ',' : '') + arrayJson(values, start, start + width);
+  }
+  return `${text}]`;
+}
+
+/** Any JSON-like value, with typed arrays written as arrays of numbers. */
+export function exactJson(value: unknown): string {
+  if (typeof value === 'number') return numberJson(value);
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return arrayJson(value as unknown as ArrayLike<number>);
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : exactJson(item))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const members = Object.entries(value)
+      .filter(([, member]) => member !== undefined)
+      .map(([key, member]) => `${JSON.stringify(key)}:${exactJson(member)}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

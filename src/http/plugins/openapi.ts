@@ -1,0 +1,54 @@
+/**
+ * The OpenAPI document, generated from the routes' TypeBox schemas, and Swagger UI at /docs
+ * (the document itself at /docs/json). openapi/openapi.json is this document, committed.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import fp from 'fastify-plugin';
+import { readFileSync } from 'node:fs';
+import { problemResponses } from '../schemas/problem.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const description = `Values and input gradients of residual neural networks
+F(y) = η(wᵀZ^K + μ), Z^{k+1} = Z^k + h·σ(W_k Z^k + b_k), Z⁰ = y, computed in float64 from one forward
+and one backward sweep. Register a model under /models, then ask /evaluate for F(y) or /gradient
+for F(y) and ∇F(y) at a batch of points. The model \`demo\` is always there to try.
+
+Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`detail\` names the
+offending field, and whose \`type\` resolves to a description of the kind of problem.`;
+
+export const openapiPlugin = fp(
+  async (app) => {
+    // What every documented operation shares: an explicit security list (empty when open), and
+    // the 500 that any route can answer.
+    app.addHook('onRoute', (route) => {
+      if (!route.schema || route.schema.hide) return;
+      route.schema = {
+        ...route.schema,
+        security: route.schema.security ?? [],
+        response: { ...(route.schema.response as object), ...problemResponses({ 500: 'The service failed; the error is logged with the request id given in the detail.' }) },
+      };
+    });
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'ResNet gradient service',
+          version,
+          description,
+          license: { name: 'MIT', identifier: 'MIT' },
+        },
+        servers: [{ url: '/', description: 'The server that serves this document' }],
+        tags: [
+          { name: 'models', description: 'The model registry: register, list, read and delete residual networks.' },
+          { name: 'compute', description: 'F(y), and F(y) with ∇F(y), at a batch of points.' },
+          { name: 'problems', description: 'Descriptions of the kinds of error the API reports.' },
+        ],
+      },
+      hideUntagged: true,
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true } });
+  },
+  { name: 'openapi' },
+);

@@ -1,0 +1,66 @@
+/**
+ * One error handler for the whole API: every error leaves as RFC 9457 problem+json. Client errors
+ * name the offending field; internal errors are logged with the request id and reveal nothing.
+ */
+import type { FastifyError, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { domainProblem, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
+import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
+import { describeValidation, type SchemaError } from '../validation.js';
+
+function clientDetail(error: FastifyError, request: FastifyRequest, bodyLimit: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `the body is larger than the limit of ${bodyLimit} bytes (BODY_LIMIT)`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `Content-Type '${request.headers['content-type'] ?? ''}' is not accepted here; send application/json`;
+    default:
+      return error.message;
+  }
+}
+
+function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: number): ProblemDetails {
+  const instance = request.url;
+  if (error.validation) {
+    const context = error.validationContext ?? 'body';
+    const schema = (request.routeOptions.schema as Record<string, unknown> | undefined)?.[context];
+    const data = context === 'body' ? request.body : (request as unknown as Record<string, unknown>)[context === 'querystring' ? 'query' : context];
+    const detail = describeValidation(error.validation as SchemaError[], context, schema as never, data);
+    return problemDetails('invalid-request', detail, instance);
+  }
+  const domain = domainProblem(error);
+  if (domain) return problemDetails(domain.kind, error.message, instance, domain.extensions);
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const kind = statusProblem(status);
+    const detail = clientDetail(error, request, bodyLimit);
+    if (kind) return problemDetails(kind, detail, instance);
+    // A client error from a plugin with no kind of its own: RFC 9457's "about:blank" type.
+    return { type: 'about:blank', title: error.name, status, detail, instance };
+  }
+  return problemDetails(
+    'internal-error',
+    `the service failed on this request; it is logged with request id ${request.id}`,
+    instance,
+  );
+}
+
+export const problemsPlugin = fp(
+  async (app) => {
+    const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
+
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      const problem = toProblem(error, request, bodyLimit);
+      if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      reply
+        .code(404)
+        .type(PROBLEM_MEDIA_TYPE)
+        .send(problemDetails('not-found', `there is no route ${request.method} ${request.url.split('?')[0]}`, request.url)),
+    );
+  },
+  { name: 'problems' },
+);

@@ -1,0 +1,121 @@
+/**
+ * The kinds of problem the API reports (RFC 9457). Each kind has a type URI, `/problems/{kind}`,
+ * that resolves to its description, and one status. Domain errors are mapped onto them here, in
+ * one place.
+ */
+import { ModelDataError } from '../kernels/index.js';
+import {
+  LimitExceededError,
+  ModelNotFoundError,
+  NonFiniteResultError,
+  PointsShapeError,
+  RegistryFullError,
+} from '../domain/errors.js';
+
+export const problemKinds = {
+  'malformed-request': {
+    status: 400,
+    title: 'Malformed request',
+    description: 'The body could not be read: it is not valid JSON, it is empty, or its framing is wrong.',
+  },
+  'invalid-request': {
+    status: 400,
+    title: 'Invalid request',
+    description:
+      'The request does not match the schema: a missing or unknown field, a value of the wrong type, a number that is not finite (such as 1e400), or a value out of range.',
+  },
+  'not-found': { status: 404, title: 'Not found', description: 'There is no such route.' },
+  'model-not-found': { status: 404, title: 'Model not found', description: 'No model has the given id; it may have been deleted.' },
+  'registry-full': {
+    status: 409,
+    title: 'Registry full',
+    description: 'The registry holds as many models as MAX_MODELS allows; delete one first.',
+  },
+  'content-too-large': {
+    status: 413,
+    title: 'Content too large',
+    description: 'The body, the number of points, or the size of the model (K·d²) is over its limit.',
+  },
+  'unsupported-media-type': {
+    status: 415,
+    title: 'Unsupported media type',
+    description: 'The Content-Type of the body is not one this route accepts.',
+  },
+  'invalid-model': {
+    status: 422,
+    title: 'Inconsistent model',
+    description: 'The model\'s arrays do not fit together: W is not K×d×d, b is not K×d, or inputDim exceeds d (the length of w).',
+  },
+  'invalid-points': {
+    status: 422,
+    title: 'Points do not fit the model',
+    description: 'A point does not have the model\'s inputDim coordinates.',
+  },
+  'non-finite-result': {
+    status: 422,
+    title: 'Result not finite',
+    description: 'At some points the network overflows: the value or the gradient is ±Infinity or NaN, which JSON cannot carry.',
+  },
+  'internal-error': {
+    status: 500,
+    title: 'Internal error',
+    description: 'The service failed; the error is logged with the request id.',
+  },
+} as const satisfies Record<string, { status: number; title: string; description: string }>;
+
+export type ProblemKind = keyof typeof problemKinds;
+
+export const problemTypeUri = (kind: ProblemKind): string => `/problems/${kind}`;
+
+/** An error that already knows its problem kind; throw it from a route. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly kind: ProblemKind,
+    detail: string,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+}
+
+export interface ProblemDetails {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly instance: string;
+  readonly [extension: string]: unknown;
+}
+
+export function problemDetails(kind: ProblemKind, detail: string, instance: string, extensions = {}): ProblemDetails {
+  const { status, title } = problemKinds[kind];
+  return { type: problemTypeUri(kind), title, status, detail, instance, ...extensions };
+}
+
+/** The kind of a domain error, or undefined for errors the domain does not raise. */
+export function domainProblem(error: unknown): { kind: ProblemKind; extensions?: Record<string, unknown> } | undefined {
+  if (error instanceof HttpProblem) return { kind: error.kind, extensions: error.extensions };
+  if (error instanceof ModelDataError) return { kind: 'invalid-model' };
+  if (error instanceof PointsShapeError) return { kind: 'invalid-points' };
+  if (error instanceof NonFiniteResultError) return { kind: 'non-finite-result', extensions: { points: error.points } };
+  if (error instanceof ModelNotFoundError) return { kind: 'model-not-found' };
+  if (error instanceof LimitExceededError) return { kind: 'content-too-large' };
+  if (error instanceof RegistryFullError) return { kind: 'registry-full' };
+  return undefined;
+}
+
+/** The kind for an HTTP error status raised by the framework (a parser, a plugin). */
+export function statusProblem(status: number): ProblemKind | undefined {
+  switch (status) {
+    case 400:
+      return 'malformed-request';
+    case 404:
+      return 'not-found';
+    case 413:
+      return 'content-too-large';
+    case 415:
+      return 'unsupported-media-type';
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,107 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { modelFromDocument, modelShape, nestedParameters } from '../../domain/documents.js';
+import { ModelNotFoundError } from '../../domain/errors.js';
+import type { ModelRecord } from '../../domain/registry.js';
+import { exactJson, JSON_MEDIA_TYPE } from '../exact-json.js';
+import { CreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
+import { problemResponses } from '../schemas/problem.js';
+
+const summary = ({ id, name, createdAt, model }: ModelRecord) => ({ id, name, ...modelShape(model), createdAt });
+
+export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const limits = { maxModelWeights: app.config.MAX_MODEL_WEIGHTS };
+
+  app.post(
+    '/models',
+    {
+      schema: {
+        operationId: 'createModel',
+        tags: ['models'],
+        summary: 'Register a model',
+        description:
+          'Registers a residual network, given by its parameters or drawn from a seed, and answers with its summary. The server makes the id; `Location` points to the model.',
+        body: CreateModelBody,
+        response: {
+          201: {
+            ...ModelSummary,
+            description: 'The model is registered.',
+            headers: {
+              Location: Type.String({ description: 'The path of the new model.', examples: ['/models/3f2b6c1e-8d4a-4f7e-9a61-2c5d0e7b9f10'] }),
+            },
+          },
+          ...problemResponses({
+            400: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
+            409: 'The registry is full (MAX_MODELS).',
+            413: 'The body is over BODY_LIMIT, or K·d² is over MAX_MODEL_WEIGHTS.',
+            415: 'The body is not application/json.',
+            422: 'The arrays do not fit together (W not K×d×d, b not K×d, inputDim > d); the detail names the field.',
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const model = modelFromDocument(request.body, limits);
+      const record = await app.registry.add({ model, name: request.body.name });
+      return reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).send(summary(record));
+    },
+  );
+
+  app.get(
+    '/models',
+    {
+      schema: {
+        operationId: 'listModels',
+        tags: ['models'],
+        summary: 'List the models',
+        description: 'Every registered model, oldest first, without its parameters.',
+        response: { 200: { ...ModelList, description: 'The registered models.' } },
+      },
+    },
+    async () => ({ models: (await app.registry.list()).map(summary) }),
+  );
+
+  app.get(
+    '/models/:id',
+    {
+      schema: {
+        operationId: 'getModel',
+        tags: ['models'],
+        summary: 'Read a model',
+        description: 'The model\'s summary and its parameters, every float64 exactly as it was registered.',
+        params: ModelIdParams,
+        response: {
+          200: { ...ModelDetail, description: 'The model with its parameters.' },
+          ...problemResponses({ 404: 'No model has this id.' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const record = await app.registry.get(request.params.id);
+      if (record === undefined) throw new ModelNotFoundError(request.params.id);
+      // Written by exactJson, so that every float64 (−0 included) reads back bit for bit.
+      return reply.type(JSON_MEDIA_TYPE).send(exactJson({ ...summary(record), ...nestedParameters(record.model) }) as never);
+    },
+  );
+
+  app.delete(
+    '/models/:id',
+    {
+      schema: {
+        operationId: 'deleteModel',
+        tags: ['models'],
+        summary: 'Delete a model',
+        description: 'Removes the model; afterwards it is 404 everywhere. Requests already running on it finish.',
+        params: ModelIdParams,
+        response: {
+          204: { type: 'null', description: 'The model is deleted.' },
+          ...problemResponses({ 404: 'No model has this id.' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!(await app.registry.delete(request.params.id))) throw new ModelNotFoundError(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,46 @@
+import Type from 'typebox';
+import { defaultConfig } from '../../config.js';
+import { ModelId } from './models.js';
+
+/** The example request and the demo model's answer to it (a test keeps them in step). */
+export const computeExample = {
+  request: { modelId: 'demo', points: [[0.5, -0.25], [1, 0]] },
+  values: [0.27701583406928443, 0.23163011664253594],
+  gradients: [
+    [0.08008308634359138, -0.34667681253370525],
+    [0.07485179582391852, -0.3215427331553812],
+  ],
+};
+
+const points = Type.Array(Type.Array(Type.Number(), { description: 'One point: inputDim coordinates.' }), {
+  minItems: 1,
+  description: `The points, each with the model's inputDim coordinates. At most MAX_POINTS (default ${defaultConfig.MAX_POINTS}) points.`,
+  examples: [computeExample.request.points],
+});
+
+export const ComputeBody = Type.Object(
+  { modelId: ModelId, points },
+  { additionalProperties: false, examples: [computeExample.request] },
+);
+
+const values = Type.Array(Type.Number(), {
+  description: 'F(y) at each point, in order.',
+  examples: [computeExample.values],
+});
+
+export const EvaluateResponse = Type.Object(
+  { modelId: ModelId, values },
+  { additionalProperties: false, description: 'The value of the network at every point.' },
+);
+
+export const GradientResponse = Type.Object(
+  {
+    modelId: ModelId,
+    values,
+    gradients: Type.Array(Type.Array(Type.Number()), {
+      description: '∇F(y) at each point, with respect to its inputDim coordinates.',
+      examples: [computeExample.gradients],
+    }),
+  },
+  { additionalProperties: false, description: 'The value and gradient of the network at every point.' },
+);

@@ -1,0 +1,175 @@
+import Type from 'typebox';
+import { defaultConfig } from '../../config.js';
+import { DEFAULT_RANDOM_STEP, hiddenActivationNames, outputActivationNames } from '../../kernels/index.js';
+
+export const ModelId = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  description: 'The id the server gave the model when it was registered (the demo model\'s id is `demo`).',
+  examples: ['demo'],
+});
+
+export const ModelIdParams = Type.Object({ id: ModelId }, { additionalProperties: false });
+
+const name = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: 'A label for people; it need not be unique. Defaults to the id.',
+  examples: ['pendulum-T'],
+});
+const activation = Type.Enum(hiddenActivationNames, {
+  default: 'tanh',
+  description: 'σ, applied inside every layer: Z^{k+1} = Z^k + h·σ(W_k Z^k + b_k).',
+  examples: ['tanh'],
+});
+const output = Type.Enum(outputActivationNames, {
+  default: 'identity',
+  description: 'η, applied to the output: F(y) = η(wᵀZ^K + μ). `logistic` is (1 + tanh(x/2))/2.',
+  examples: ['identity'],
+});
+const inputDim = Type.Integer({
+  minimum: 1,
+  description: 'd₀ ≤ d: a point has d₀ coordinates and is padded with zeros to d. Defaults to d.',
+  examples: [2],
+});
+const h = Type.Number({ description: 'The step h of every residual layer.', examples: [0.1] });
+
+const maxWeights = `K·d² may be at most MAX_MODEL_WEIGHTS (default ${defaultConfig.MAX_MODEL_WEIGHTS}).`;
+
+const explicitExample = {
+  name: 'pendulum-T',
+  activation: 'tanh',
+  output: 'identity',
+  h: 0.1,
+  W: [
+    [
+      [0.5, -0.25],
+      [0.125, 0.75],
+    ],
+  ],
+  b: [[0, 0.1]],
+  w: [1, -0.5],
+  mu: 0,
+};
+
+const randomExample = { name: 'random-K20-d4', layers: 20, dim: 4, inputDim: 2, seed: 42 };
+
+export const ExplicitModelBody = Type.Object(
+  {
+    name: Type.Optional(name),
+    activation: Type.Optional(activation),
+    output: Type.Optional(output),
+    inputDim: Type.Optional(inputDim),
+    h,
+    W: Type.Array(Type.Array(Type.Array(Type.Number(), { minItems: 1 }), { minItems: 1 }), {
+      minItems: 1,
+      description: `The K weight matrices, each d × d: W[k][i][j] is row i, column j of W_k. ${maxWeights}`,
+      examples: [explicitExample.W],
+    }),
+    b: Type.Array(Type.Array(Type.Number(), { minItems: 1 }), {
+      minItems: 1,
+      description: 'The K bias vectors, each of length d.',
+      examples: [explicitExample.b],
+    }),
+    w: Type.Array(Type.Number(), {
+      minItems: 1,
+      description: 'The output weights; their number is the width d.',
+      examples: [explicitExample.w],
+    }),
+    mu: Type.Number({ description: 'The output bias μ.', examples: [0] }),
+  },
+  {
+    additionalProperties: false,
+    title: 'Model given by its parameters',
+    description: 'Every number is kept as the float64 it parses to and is returned bit for bit.',
+    examples: [explicitExample],
+  },
+);
+
+export const RandomModelBody = Type.Object(
+  {
+    name: Type.Optional(name),
+    activation: Type.Optional(activation),
+    output: Type.Optional(output),
+    inputDim: Type.Optional(inputDim),
+    h: Type.Optional(Type.Number({ default: DEFAULT_RANDOM_STEP, description: 'The step h of every residual layer.', examples: [0.1] })),
+    layers: Type.Integer({ minimum: 1, description: `K, the number of residual layers. ${maxWeights}`, examples: [20] }),
+    dim: Type.Integer({ minimum: 1, description: 'd, the width of every layer.', examples: [4] }),
+    seed: Type.Integer({
+      minimum: 0,
+      maximum: 4294967295,
+      description: 'The same seed gives the same parameters, on every version of the service.',
+      examples: [42],
+    }),
+  },
+  {
+    additionalProperties: false,
+    title: 'Model drawn from a seed',
+    description:
+      'Every entry of W, b and w is drawn from N(0, 1/d), in that order (W row-major), by xoshiro128** seeded through splitmix32 and Box–Muller; μ = 0.',
+    examples: [randomExample],
+  },
+);
+
+export const CreateModelBody = Type.Union([ExplicitModelBody, RandomModelBody], {
+  description: 'A model given by its parameters, or drawn from a seed.',
+  examples: [explicitExample, randomExample],
+});
+
+export const ModelSummary = Type.Object(
+  {
+    id: ModelId,
+    name: Type.String({ description: 'The label given at registration, or the id.', examples: ['demo'] }),
+    layers: Type.Integer({ description: 'K, the number of residual layers.', examples: [8] }),
+    dim: Type.Integer({ description: 'd, the width of every layer.', examples: [4] }),
+    inputDim: Type.Integer({ description: 'd₀, the number of coordinates of a point.', examples: [2] }),
+    activation: Type.Enum(hiddenActivationNames, { description: 'σ.', examples: ['tanh'] }),
+    output: Type.Enum(outputActivationNames, { description: 'η.', examples: ['identity'] }),
+    h: Type.Number({ description: 'The step h.', examples: [0.1] }),
+    parameterCount: Type.Integer({
+      description: 'The number of learned scalars: K·d² + K·d + d + 1.',
+      examples: [165],
+    }),
+    createdAt: Type.String({ format: 'date-time', description: 'When the model was registered (UTC).', examples: ['2026-01-01T12:00:00.000Z'] }),
+  },
+  { additionalProperties: false, description: 'A registered model, without its parameters.' },
+);
+
+export const ModelDetail = Type.Object(
+  {
+    ...ModelSummary.properties,
+    W: Type.Array(Type.Array(Type.Array(Type.Number())), {
+      description: 'W[k][i][j] = (W_k)_{ij}, exactly as registered.',
+      examples: [explicitExample.W],
+    }),
+    b: Type.Array(Type.Array(Type.Number()), { description: 'b[k][i] = (b_k)_i.', examples: [explicitExample.b] }),
+    w: Type.Array(Type.Number(), { description: 'The output weights.', examples: [explicitExample.w] }),
+    mu: Type.Number({ description: 'The output bias μ.', examples: [0] }),
+  },
+  { additionalProperties: false, description: 'A registered model with its parameters; every float64 is returned bit for bit.' },
+);
+
+export const ModelList = Type.Object(
+  {
+    models: Type.Array(ModelSummary, {
+      description: 'Every registered model, oldest first.',
+      examples: [
+        [
+          {
+            id: 'demo',
+            name: 'demo',
+            layers: 8,
+            dim: 4,
+            inputDim: 2,
+            activation: 'tanh',
+            output: 'identity',
+            h: 0.1,
+            parameterCount: 165,
+            createdAt: '2026-01-01T12:00:00.000Z',
+          },
+        ],
+      ],
+    }),
+  },
+  { additionalProperties: false, description: 'The models in the registry.' },
+);

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configSchema, defaultConfig, loadConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('has defaults for every variable', () => {
+    expect(loadConfig({})).toEqual(defaultConfig);
+    expect(defaultConfig).toMatchObject({ PORT: 3000, LOG_LEVEL: 'info', BODY_LIMIT: 64 * 1024 * 1024 });
+  });
+
+  it('reads numbers from the environment', () => {
+    expect(loadConfig({ PORT: '8080', MAX_POINTS: '10' })).toMatchObject({ PORT: 8080, MAX_POINTS: 10 });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /PORT must be integer \(got "abc"\)/],
+    [{ PORT: '70000' }, /PORT must be <= 65535/],
+    [{ MAX_POINTS: '-5' }, /MAX_POINTS must be >= 1 \(got "-5"\)/],
+    [{ BODY_LIMIT: String(65 * 1024 * 1024) }, /BODY_LIMIT must be <= 67108864/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be equal to one of the allowed values/],
+  ])('refuses %j with a message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('is documented in the README: every variable, with its default', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const rows = new Map([...readme.matchAll(/^\| `([A-Z_]+)` \| `([^`]*)` \|/gm)].map((m) => [m[1], m[2]]));
+    const variables = Object.keys(configSchema.properties);
+    expect([...rows.keys()].sort()).toEqual([...variables].sort());
+    for (const name of variables) {
+      const fallback = (configSchema.properties as Record<string, { default?: unknown }>)[name].default;
+      expect(rows.get(name), name).toBe(fallback === undefined ? '' : String(fallback));
+    }
+  });
+});
