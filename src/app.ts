@@ -3,33 +3,48 @@
  * owns the process, and the tests build the app without a port.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyServerOptions, type RawServerDefault } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Config } from './config.js';
 import { createComputeService } from './domain/compute.js';
 import { DEMO_MODEL_ID, demoModelDocument } from './domain/demo.js';
 import { modelFromDocument } from './domain/documents.js';
 import { createMemoryRegistry, type ModelRegistry } from './domain/registry.js';
 import './http/decorators.js';
+import { createMetrics } from './http/metrics.js';
 import { bodyParsersPlugin } from './http/plugins/body-parsers.js';
 import { openapiPlugin } from './http/plugins/openapi.js';
 import { problemsPlugin } from './http/plugins/problems.js';
 import { RequestLog } from './http/request-log.js';
 import { computeRoutes } from './http/routes/compute.js';
 import { modelRoutes } from './http/routes/models.js';
+import { operationsRoutes } from './http/routes/operations.js';
 import { problemRoutes } from './http/routes/problems.js';
 
 export interface AppOptions {
   readonly config: Config;
   /** Defaults to the in-memory registry. */
   readonly registry?: ModelRegistry;
-  readonly logger?: FastifyServerOptions['logger'];
+  readonly logger?: FastifyServerOptions<RawServerDefault>['logger'];
 }
+
+/** An incoming x-request-id is kept when it is a sane token; otherwise the server makes one. */
+const REQUEST_ID = /^[\w.:@-]{1,128}$/;
+const requestId = (request: IncomingMessage): string => {
+  const incoming = request.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+};
 
 export async function buildApp({ config, registry, logger = false }: AppOptions) {
   const app = Fastify({
     logger,
-    bodyLimit: config.BODY_LIMIT,
     logController: new RequestLog(),
+    genReqId: requestId,
+    bodyLimit: config.BODY_LIMIT,
+    // During shutdown, requests on open connections are still served (with Connection: close);
+    // only readiness turns to 503. Fastify's own 503 would not be problem+json.
+    return503OnClosing: false,
     ajv: {
       // Validate what the client sent, as sent: no coercion ("1" is not a number), no silent
       // removal of unknown fields (a typo must not fall back to a default), no defaults filled in.
@@ -42,9 +57,27 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     const model = modelFromDocument(demoModelDocument, { maxModelWeights: Number.POSITIVE_INFINITY });
     await models.add({ id: DEMO_MODEL_ID, name: demoModelDocument.name, model });
   }
+  const metrics = createMetrics(() => models.count());
   app.decorate('config', config);
   app.decorate('registry', models);
-  app.decorate('compute', createComputeService({ registry: models, maxPoints: config.MAX_POINTS }));
+  app.decorate('metrics', metrics);
+  app.decorate('compute', createComputeService({ registry: models, maxPoints: config.MAX_POINTS, observe: metrics.observeKernel }));
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // While shutting down, every answer (in-flight ones too) closes its connection, so that the
+  // server can finish closing once they are sent, and clients reconnect to another instance.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1e3);
+  });
   app.addHook('onClose', () => models.close());
 
   await app.register(problemsPlugin);
@@ -52,6 +85,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
   await app.register(openapiPlugin);
   await app.register(modelRoutes);
   await app.register(computeRoutes);
+  await app.register(operationsRoutes, { isClosing: () => closing });
   await app.register(problemRoutes);
   return app;
 }

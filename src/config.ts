@@ -35,6 +35,11 @@ export const configSchema = Type.Object({
     default: 1000,
     description: 'Most models the registry holds; a create beyond it gets 409.',
   }),
+  SHUTDOWN_GRACE_MS: Type.Integer({
+    minimum: 0,
+    default: 10_000,
+    description: 'On SIGTERM or SIGINT, how long in-flight requests may take to finish before the process exits anyway (with code 1).',
+  }),
 });
 
 export type Config = Static<typeof configSchema>;
@@ -47,7 +52,7 @@ export class ConfigError extends Error {
 /** Reads and validates the configuration from `env` (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   try {
-    return envSchema<Config>({ schema: configSchema, data: env, dotenv: false });
+    return envSchema<Config>({ schema: configSchema, data: env, env: false, dotenv: false });
   } catch (error) {
     const errors = (error as { errors?: { instancePath: string; message?: string }[] }).errors;
     if (!errors?.length) throw error;

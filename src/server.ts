@@ -23,10 +23,13 @@ const app = await buildApp({
   },
 });
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+// On SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish, exit 0. If they
+// take longer than SHUTDOWN_GRACE_MS, close-with-grace exits with code 1.
+closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error');
-  else app.log.info({ signal }, 'closing');
+  else app.log.info({ signal }, 'closing: finishing in-flight requests');
   await app.close();
+  app.log.info('closed');
 });
 
 await app.listen({ host: config.HOST, port: config.PORT });

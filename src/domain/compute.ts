@@ -10,9 +10,15 @@ import type { ModelRegistry } from './registry.js';
 /** How many offending points a non-finite error names. */
 const REPORTED_NON_FINITE = 10;
 
+/** Told about every kernel run, for metrics; the domain does not know how they are kept. */
+export interface KernelObserver {
+  (operation: 'evaluate' | 'gradient', points: number, seconds: number): void;
+}
+
 export interface ComputeOptions {
   readonly registry: ModelRegistry;
   readonly maxPoints: number;
+  readonly observe?: KernelObserver;
 }
 
 export interface Values {
@@ -25,7 +31,7 @@ export interface ValuesAndGradients extends Values {
   readonly inputDim: number;
 }
 
-export function createComputeService({ registry, maxPoints }: ComputeOptions) {
+export function createComputeService({ registry, maxPoints, observe = () => {} }: ComputeOptions) {
   async function modelFor(modelId: string): Promise<ResNetModel> {
     const record = await registry.get(modelId);
     if (record === undefined) throw new ModelNotFoundError(modelId);
@@ -41,7 +47,10 @@ export function createComputeService({ registry, maxPoints }: ComputeOptions) {
     /** F at every point. */
     async evaluate(modelId: string, points: readonly (readonly number[])[]): Promise<Values> {
       const model = await modelFor(modelId);
-      const values = evaluate(model, flattenPoints(points, model.inputDim, maxPoints));
+      const flat = flattenPoints(points, model.inputDim, maxPoints);
+      const start = performance.now();
+      const values = evaluate(model, flat);
+      observe('evaluate', values.length, (performance.now() - start) / 1e3);
       refuseNonFinite(values, null, model.inputDim);
       return { modelId, values };
     },
@@ -49,7 +58,10 @@ export function createComputeService({ registry, maxPoints }: ComputeOptions) {
     /** F and ∇F at every point. */
     async gradient(modelId: string, points: readonly (readonly number[])[]): Promise<ValuesAndGradients> {
       const model = await modelFor(modelId);
-      const { values, gradients } = valueAndGradient(model, flattenPoints(points, model.inputDim, maxPoints));
+      const flat = flattenPoints(points, model.inputDim, maxPoints);
+      const start = performance.now();
+      const { values, gradients } = valueAndGradient(model, flat);
+      observe('gradient', values.length, (performance.now() - start) / 1e3);
       refuseNonFinite(values, gradients, model.inputDim);
       return { modelId, values, gradients, inputDim: model.inputDim };
     },

@@ -56,6 +56,11 @@ export const problemKinds = {
     title: 'Result not finite',
     description: 'At some points the network overflows: the value or the gradient is ±Infinity or NaN, which JSON cannot carry.',
   },
+  'service-unavailable': {
+    status: 503,
+    title: 'Service unavailable',
+    description: 'The service is shutting down; retry on another instance.',
+  },
   'internal-error': {
     status: 500,
     title: 'Internal error',

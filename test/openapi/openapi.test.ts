@@ -41,7 +41,18 @@ describe('the OpenAPI document', () => {
 
   it('covers every route of the API', () => {
     expect(operations.map(([name]) => name).sort()).toEqual(
-      ['DELETE /models/{id}', 'GET /models', 'GET /models/{id}', 'GET /problems/{kind}', 'POST /evaluate', 'POST /gradient', 'POST /models'].sort(),
+      [
+        'DELETE /models/{id}',
+        'GET /health/live',
+        'GET /health/ready',
+        'GET /metrics',
+        'GET /models',
+        'GET /models/{id}',
+        'GET /problems/{kind}',
+        'POST /evaluate',
+        'POST /gradient',
+        'POST /models',
+      ].sort(),
     );
     expect(served.servers).toEqual([expect.objectContaining({ url: expect.any(String), description: expect.any(String) })]);
   });

@@ -44,6 +44,7 @@ export const openapiPlugin = fp(
           { name: 'models', description: 'The model registry: register, list, read and delete residual networks.' },
           { name: 'compute', description: 'F(y), and F(y) with ∇F(y), at a batch of points.' },
           { name: 'problems', description: 'Descriptions of the kinds of error the API reports.' },
+          { name: 'operations', description: 'Health checks and Prometheus metrics, for orchestrators and monitoring.' },
         ],
       },
       hideUntagged: true,
