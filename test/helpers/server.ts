@@ -14,7 +14,7 @@ export interface RunningServer {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the service as a real process (src/server.ts) on an ephemeral loopback port. */
+/** Starts the service as a real process (src/server.ts) on an ephemeral loopback port; it must log at info to be found. */
 export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,

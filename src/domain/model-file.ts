@@ -1,0 +1,86 @@
+/**
+ * The file format of one registered model: every float64 stored as its 8 bytes, so that a model
+ * loads bit for bit as it was registered, and a checksum over the whole file, so that a corrupt
+ * or partial file is recognised rather than loaded.
+ *
+ *   "RNGM" · format version (u32 LE) · header length (u32 LE) · header (UTF-8 JSON) · zero padding
+ *   to a multiple of 8 · h, μ, W, b, w (f64 LE) · SHA-256 of everything before it (32 bytes)
+ */
+import { createHash } from 'node:crypto';
+import { createModel } from '../kernels/index.js';
+import type { ModelRecord } from './registry.js';
+
+const MAGIC = 'RNGM';
+const VERSION = 1;
+const DIGEST_BYTES = 32;
+
+interface Header {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: string;
+  readonly layers: number;
+  readonly dim: number;
+  readonly inputDim: number;
+  readonly activation: string;
+  readonly output: string;
+}
+
+export function encodeModelFile({ id, name, createdAt, model }: ModelRecord): Buffer {
+  const header: Header = {
+    id,
+    name,
+    createdAt,
+    layers: model.layers,
+    dim: model.dim,
+    inputDim: model.inputDim,
+    activation: model.activation,
+    output: model.output,
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  const numbersAt = Math.ceil((12 + headerBytes.length) / 8) * 8;
+  const numbers = new Float64Array(2 + model.W.length + model.b.length + model.w.length);
+  numbers[0] = model.h;
+  numbers[1] = model.mu;
+  numbers.set(model.W, 2);
+  numbers.set(model.b, 2 + model.W.length);
+  numbers.set(model.w, 2 + model.W.length + model.b.length);
+  const file = Buffer.alloc(numbersAt + numbers.byteLength + DIGEST_BYTES);
+  file.write(MAGIC, 0, 'latin1');
+  file.writeUInt32LE(VERSION, 4);
+  file.writeUInt32LE(headerBytes.length, 8);
+  headerBytes.copy(file, 12);
+  // Typed arrays use the platform's byte order; every platform Node supports is little-endian.
+  Buffer.from(numbers.buffer).copy(file, numbersAt);
+  createHash('sha256').update(file.subarray(0, file.length - DIGEST_BYTES)).digest().copy(file, file.length - DIGEST_BYTES);
+  return file;
+}
+
+/** Reads a model file; throws an Error saying what is wrong when it is corrupt or partial. */
+export function decodeModelFile(file: Buffer): ModelRecord {
+  if (file.length < 12 + DIGEST_BYTES || file.toString('latin1', 0, 4) !== MAGIC) throw new Error('not a model file');
+  if (file.readUInt32LE(4) !== VERSION) throw new Error(`unknown format version ${file.readUInt32LE(4)}`);
+  const digest = createHash('sha256').update(file.subarray(0, file.length - DIGEST_BYTES)).digest();
+  if (!digest.equals(file.subarray(file.length - DIGEST_BYTES))) throw new Error('checksum mismatch (corrupt or partial file)');
+  const headerLength = file.readUInt32LE(8);
+  const header = JSON.parse(file.toString('utf8', 12, 12 + headerLength)) as Header;
+  const numbersAt = Math.ceil((12 + headerLength) / 8) * 8;
+  const bytes = file.subarray(numbersAt, file.length - DIGEST_BYTES);
+  const { layers, dim } = header;
+  const weights = layers * dim * dim;
+  if (bytes.length !== 8 * (2 + weights + layers * dim + dim)) throw new Error('parameter block has the wrong length');
+  // Copy into an aligned buffer: the numbers' offset within a pooled Buffer need not be a multiple of 8.
+  const numbers = new Float64Array(new Uint8Array(bytes).buffer);
+  const model = createModel({
+    layers,
+    dim,
+    inputDim: header.inputDim,
+    activation: header.activation,
+    output: header.output,
+    h: numbers[0],
+    mu: numbers[1],
+    W: numbers.subarray(2, 2 + weights),
+    b: numbers.subarray(2 + weights, 2 + weights + layers * dim),
+    w: numbers.subarray(2 + weights + layers * dim),
+  });
+  return Object.freeze({ id: header.id, name: header.name, createdAt: header.createdAt, model });
+}
