@@ -10,12 +10,14 @@ import type { Config } from './config.js';
 import { createComputeService } from './domain/compute.js';
 import { DEMO_MODEL_ID, demoModelDocument } from './domain/demo.js';
 import { modelFromDocument } from './domain/documents.js';
+import { createFileRegistry } from './domain/file-registry.js';
 import { createMemoryRegistry, type ModelRegistry } from './domain/registry.js';
 import './http/decorators.js';
 import { createMetrics } from './http/metrics.js';
 import { bodyParsersPlugin } from './http/plugins/body-parsers.js';
 import { openapiPlugin } from './http/plugins/openapi.js';
 import { problemsPlugin } from './http/plugins/problems.js';
+import { securityPlugin } from './http/plugins/security.js';
 import { RequestLog } from './http/request-log.js';
 import { computeRoutes } from './http/routes/compute.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -24,7 +26,7 @@ import { problemRoutes } from './http/routes/problems.js';
 
 export interface AppOptions {
   readonly config: Config;
-  /** Defaults to the in-memory registry. */
+  /** Defaults to the file registry when REGISTRY_DIR is set, and to the in-memory one otherwise. */
   readonly registry?: ModelRegistry;
   readonly logger?: FastifyServerOptions<RawServerDefault>['logger'];
 }
@@ -52,7 +54,11 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const models = registry ?? createMemoryRegistry({ capacity: config.MAX_MODELS });
+  const models =
+    registry ??
+    (config.REGISTRY_DIR
+      ? await createFileRegistry({ dir: config.REGISTRY_DIR, capacity: config.MAX_MODELS, warn: (details, message) => app.log.warn(details, message) })
+      : createMemoryRegistry({ capacity: config.MAX_MODELS }));
   if ((await models.get(DEMO_MODEL_ID)) === undefined) {
     const model = modelFromDocument(demoModelDocument, { maxModelWeights: Number.POSITIVE_INFINITY });
     await models.add({ id: DEMO_MODEL_ID, name: demoModelDocument.name, model });
@@ -82,6 +88,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
 
   await app.register(problemsPlugin);
   await app.register(bodyParsersPlugin);
+  await app.register(securityPlugin);
   await app.register(openapiPlugin);
   await app.register(modelRoutes);
   await app.register(computeRoutes);

@@ -35,6 +35,32 @@ export const configSchema = Type.Object({
     default: 1000,
     description: 'Most models the registry holds; a create beyond it gets 409.',
   }),
+  REGISTRY_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'When set, the registry keeps one file per model in this folder and loads them at start-up; otherwise it is in memory.',
+    }),
+  ),
+  API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'When set, POST /models and DELETE /models/{id} need Authorization: Bearer <key>.' })),
+  API_KEYS: Type.Optional(
+    Type.String({ minLength: 1, description: 'Several keys, comma-separated, any of which is accepted (for rotation); combines with API_KEY.' }),
+  ),
+  PROTECT_READS: Type.Boolean({
+    default: false,
+    description: 'With a key set, also guard /evaluate, /gradient and the GETs of /models. Health and metrics stay open.',
+  }),
+  RATE_LIMIT_MAX: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description: 'Requests a client (its API key, or else its address) may make per RATE_LIMIT_WINDOW_MS; 0 turns rate limiting off.',
+  }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000, description: 'The rate-limit window in ms.' }),
+  CORS_ORIGIN: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Origins allowed by CORS, comma-separated, or * for any; unset turns CORS off.',
+    }),
+  ),
   SHUTDOWN_GRACE_MS: Type.Integer({
     minimum: 0,
     default: 10_000,
@@ -49,10 +75,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Reads and validates the configuration from `env` (process.env by default). */
+/** Reads and validates the configuration from `env` (process.env by default). An empty value counts as unset. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const data = Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== '' && Object.hasOwn(configSchema.properties, name)));
   try {
-    return envSchema<Config>({ schema: configSchema, data: env, env: false, dotenv: false });
+    return envSchema<Config>({ schema: configSchema, data, env: false, dotenv: false });
   } catch (error) {
     const errors = (error as { errors?: { instancePath: string; message?: string }[] }).errors;
     if (!errors?.length) throw error;
@@ -63,6 +90,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
 }
+
+/** Every accepted API key, from API_KEY and API_KEYS; empty when the API is open. */
+export const apiKeys = (config: Config): string[] =>
+  [config.API_KEY, ...(config.API_KEYS ?? '').split(',')].map((key) => key?.trim() ?? '').filter((key) => key !== '');
 
 /** The defaults, as `loadConfig` gives them with an empty environment. */
 export const defaultConfig: Config = loadConfig({});

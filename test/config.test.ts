@@ -23,14 +23,30 @@ describe('configuration', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ API_KEY: '', PORT: '' })).toEqual(defaultConfig);
+  });
+
+  it('is listed in docker-compose.yml: every variable, with its default', () => {
+    const compose = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
+    const listed = new Map([...compose.matchAll(/^ {6}([A-Z_]+): (.*)$/gm)].map((m) => [m[1], m[2].replace(/^"|"$/g, '')]));
+    const properties = configSchema.properties as Record<string, { default?: unknown }>;
+    expect([...listed.keys()].sort()).toEqual(Object.keys(properties).sort());
+    const differs = { HOST: '0.0.0.0', REGISTRY_DIR: '/var/lib/resnet-gradient/models' } as Record<string, string>;
+    for (const [name, value] of listed) {
+      const expected = differs[name] ?? (properties[name].default === undefined ? `\${${name}:-}` : String(properties[name].default));
+      expect(value, name).toBe(expected);
+    }
+  });
+
   it('is documented in the README: every variable, with its default', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const rows = new Map([...readme.matchAll(/^\| `([A-Z_]+)` \| `([^`]*)` \|/gm)].map((m) => [m[1], m[2]]));
+    const rows = new Map([...readme.matchAll(/^\| `([A-Z_]+)` \| (`[^`]*`|unset) \|/gm)].map((m) => [m[1], m[2].replaceAll('`', '')]));
     const variables = Object.keys(configSchema.properties);
     expect([...rows.keys()].sort()).toEqual([...variables].sort());
     for (const name of variables) {
       const fallback = (configSchema.properties as Record<string, { default?: unknown }>)[name].default;
-      expect(rows.get(name), name).toBe(fallback === undefined ? '' : String(fallback));
+      expect(rows.get(name), name).toBe(fallback === undefined ? 'unset' : String(fallback));
     }
   });
 });

@@ -24,6 +24,11 @@ export const problemKinds = {
     description:
       'The request does not match the schema: a missing or unknown field, a value of the wrong type, a number that is not finite (such as 1e400), or a value out of range.',
   },
+  unauthorized: {
+    status: 401,
+    title: 'Unauthorized',
+    description: 'The operation needs an API key: send Authorization: Bearer <key>.',
+  },
   'not-found': { status: 404, title: 'Not found', description: 'There is no such route.' },
   'model-not-found': { status: 404, title: 'Model not found', description: 'No model has the given id; it may have been deleted.' },
   'registry-full': {
@@ -35,6 +40,11 @@ export const problemKinds = {
     status: 413,
     title: 'Content too large',
     description: 'The body, the number of points, or the size of the model (K·d²) is over its limit.',
+  },
+  'too-many-requests': {
+    status: 429,
+    title: 'Too many requests',
+    description: 'This client made more requests than RATE_LIMIT_MAX in the window; wait for Retry-After seconds.',
   },
   'unsupported-media-type': {
     status: 415,

@@ -6,7 +6,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
+import { apiKeys } from '../../config.js';
 import { problemResponses } from '../schemas/problem.js';
+import { BEARER_SCHEME } from './security.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -40,6 +42,9 @@ export const openapiPlugin = fp(
           license: { name: 'MIT', identifier: 'MIT' },
         },
         servers: [{ url: '/', description: 'The server that serves this document' }],
+        ...(apiKeys(app.config).length > 0
+          ? { components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEY or API_KEYS.' } } } }
+          : {}),
         tags: [
           { name: 'models', description: 'The model registry: register, list, read and delete residual networks.' },
           { name: 'compute', description: 'F(y), and F(y) with ∇F(y), at a batch of points.' },
@@ -49,7 +54,14 @@ export const openapiPlugin = fp(
       },
       hideUntagged: true,
     });
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true } });
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { tryItOutEnabled: true, persistAuthorization: true },
+      // Swagger UI's own CSP (with the hashes of its inline scripts), minus the upgrade to https,
+      // since the service is often reached over plain http.
+      staticCSP: true,
+      transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+    });
   },
   { name: 'openapi' },
 );

@@ -15,6 +15,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/evaluate',
     {
+      config: { access: 'read' },
       schema: {
         operationId: 'evaluate',
         tags: ['compute'],
@@ -35,6 +36,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/gradient',
     {
+      config: { access: 'read' },
       schema: {
         operationId: 'gradient',
         tags: ['compute'],

@@ -15,6 +15,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/models',
     {
+      config: { access: 'write' },
       schema: {
         operationId: 'createModel',
         tags: ['models'],
@@ -50,6 +51,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/models',
     {
+      config: { access: 'read' },
       schema: {
         operationId: 'listModels',
         tags: ['models'],
@@ -64,6 +66,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/models/:id',
     {
+      config: { access: 'read' },
       schema: {
         operationId: 'getModel',
         tags: ['models'],
@@ -87,6 +90,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/models/:id',
     {
+      config: { access: 'write' },
       schema: {
         operationId: 'deleteModel',
         tags: ['models'],
