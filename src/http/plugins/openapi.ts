@@ -57,10 +57,11 @@ export const openapiPlugin = fp(
     await app.register(swaggerUi, {
       routePrefix: '/docs',
       uiConfig: { tryItOutEnabled: true, persistAuthorization: true },
-      // Swagger UI's own CSP (with the hashes of its inline scripts), minus the upgrade to https,
-      // since the service is often reached over plain http.
+      // Swagger UI's own CSP, minus the upgrade to https (the service is often reached over plain
+      // http), and with inline styles allowed, which its React components set.
       staticCSP: true,
-      transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+      transformStaticCSP: (header) =>
+        header.replace(/\s*upgrade-insecure-requests;?/, '').replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
     });
   },
   { name: 'openapi' },
