@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# Two stages: "build" compiles the TypeScript with the dev dependencies; "runtime" holds only the
-# production dependencies and the compiled output, and runs as the unprivileged node user under
-# tini. `npm run image:check` reproduces the runtime stage without a Docker engine.
+# Two stages: "build" compiles the TypeScript and the WebAssembly kernels (AssemblyScript) with
+# the dev dependencies; "runtime" holds only the production dependencies and the compiled output,
+# and runs as the unprivileged node user under tini. `npm run image:check` reproduces the runtime
+# stage without a Docker engine.
 ARG NODE_IMAGE=node:24.20.0-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -9,6 +10,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build-wasm.ts ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -4,13 +4,19 @@
  *
  * Points are point-major: point p is `points[p·d₀ … p·d₀ + d₀)`, with d₀ = model.inputDim.
  * Gradients use the same layout. Arguments are checked here, once; the loops check nothing.
+ *
+ * The work runs on the WebAssembly SIMD kernels (./simd) where the machine has them, and on
+ * the plain reference kernels (./reference.ts) otherwise; the two agree to about 1e-16 relative.
  */
 import type { ResNetModel } from './model.js';
 import { referenceEvaluate, referenceValueAndGradient } from './reference.js';
+import { simdAvailable, simdSweep } from './simd/index.js';
 
 export * from './activations.js';
 export * from './model.js';
 export * from './random.js';
+export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
+export { simdAvailable } from './simd/index.js';
 
 export interface ValueAndGradient {
   readonly values: Float64Array;
@@ -32,7 +38,9 @@ function checkOutput(name: string, array: Float64Array, length: number): void {
 /** F at every point, written into `values` (length N). */
 export function evaluateInto(model: ResNetModel, points: Float64Array, values: Float64Array): Float64Array {
   checkOutput('values', values, pointCount(model, points));
-  return referenceEvaluate(model, points, values);
+  if (!simdAvailable) return referenceEvaluate(model, points, values);
+  simdSweep(model, points, values, null);
+  return values;
 }
 
 /** F at every point. */
@@ -40,24 +48,26 @@ export function evaluate(model: ResNetModel, points: Float64Array): Float64Array
   return evaluateInto(model, points, new Float64Array(pointCount(model, points)));
 }
 
-/** F and ∇F at every point, written into `values` (N) and `gradients` (N·d₀). */
+/** F and ∇F at every point, written into `values` (N) and `gradients` (N·d₀); allocates nothing. */
 export function valueAndGradientInto(
   model: ResNetModel,
   points: Float64Array,
   values: Float64Array,
   gradients: Float64Array,
-): ValueAndGradient {
+): void {
   const n = pointCount(model, points);
   checkOutput('values', values, n);
   checkOutput('gradients', gradients, n * model.inputDim);
-  referenceValueAndGradient(model, points, values, gradients);
-  return { values, gradients };
+  if (simdAvailable) simdSweep(model, points, values, gradients);
+  else referenceValueAndGradient(model, points, values, gradients);
 }
 
 /** F and ∇F at every point, from one forward and one backward sweep per point. */
 export function valueAndGradient(model: ResNetModel, points: Float64Array): ValueAndGradient {
   const n = pointCount(model, points);
-  return valueAndGradientInto(model, points, new Float64Array(n), new Float64Array(n * model.inputDim));
+  const result = { values: new Float64Array(n), gradients: new Float64Array(n * model.inputDim) };
+  valueAndGradientInto(model, points, result.values, result.gradients);
+  return result;
 }
 
 /**
