@@ -1,43 +1,46 @@
 /**
- * Kernel benchmark: value and gradient of a residual network, one thread, median over repeated
+ * Kernel benchmark: value and gradient of a residual network, one thread, median of repeated
  * calls, beside the PyTorch and numpy anchors (bench/anchors) run in the same invocation when
- * /usr/bin/python3 can import them. Only ratios from one run mean anything on a shared machine.
+ * /usr/bin/python3 can import them. The machines are shared and noisy, so ours and the anchors
+ * are measured in alternating rounds and each figure is the median over the rounds; only the
+ * ratios mean anything.
  *
  *   npm run bench                       table
  *   npm run bench -- --json             one JSON object per line
  *   npm run bench -- --no-anchors       our figures only
- *   npm run bench -- --budget 1         seconds of sampling per case (default 3)
+ *   npm run bench -- --rounds 3         alternating rounds (default 3)
+ *   npm run bench -- --budget 1         seconds of sampling per case and round (default 1)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createModel, normalGenerator, randomParameters, valueAndGradientInto } from '../src/kernels/index.js';
+import {
+  createModel,
+  normalGenerator,
+  randomParameters,
+  simdAvailable,
+  valueAndGradientInto,
+} from '../src/kernels/index.js';
 
 const { values: options } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     'no-anchors': { type: 'boolean', default: false },
-    budget: { type: 'string', default: '3' },
+    budget: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const budgetMs = Number(options.budget) * 1000;
+const rounds = Number(options.rounds);
 
-export const SHAPES = [
+const SHAPES = [
   { K: 20, d: 4, N: 1 },
   { K: 20, d: 4, N: 100_000 },
   { K: 16, d: 32, N: 10_000 },
   { K: 8, d: 256, N: 2048 },
 ] as const;
-
-interface Figure {
-  case: string;
-  K: number;
-  d: number;
-  N: number;
-  msPerCall: number;
-  pointsPerSecond: number;
-  gflops: number;
-}
+type Shape = (typeof SHAPES)[number];
 
 const caseName = ({ K, d, N }: { K: number; d: number; N: number }) => `K${K}-d${d}-N${N}`;
 
@@ -46,14 +49,6 @@ const median = (samples: number[]): number => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
-
-const figure = (shape: { K: number; d: number; N: number }, seconds: number): Figure => ({
-  case: caseName(shape),
-  ...shape,
-  msPerCall: Number((seconds * 1e3).toPrecision(4)),
-  pointsPerSecond: Math.round(shape.N / seconds),
-  gflops: Number(((4 * shape.K * shape.d * shape.d * shape.N) / seconds / 1e9).toPrecision(4)),
-});
 
 /** Median seconds per call. Fast calls are grouped so that one sample lasts about a millisecond. */
 function time(call: () => void): number {
@@ -76,23 +71,44 @@ function time(call: () => void): number {
   return median(samples);
 }
 
-function ours(): Figure[] {
-  return SHAPES.map((shape) => {
-    const model = createModel(randomParameters({ layers: shape.K, dim: shape.d, seed: 0 }));
-    const points = Float64Array.from({ length: shape.N * shape.d }, normalGenerator(1));
-    const values = new Float64Array(shape.N);
-    const gradients = new Float64Array(shape.N * shape.d);
-    return figure(shape, time(() => valueAndGradientInto(model, points, values, gradients)));
-  });
+/** One shape's model, points and preallocated results: the call the service makes. */
+function setUp({ K, d, N }: Shape) {
+  const model = createModel(randomParameters({ layers: K, dim: d, seed: 0 }));
+  const points = Float64Array.from({ length: N * d }, normalGenerator(1));
+  const values = new Float64Array(N);
+  const gradients = new Float64Array(N * d);
+  return () => valueAndGradientInto(model, points, values, gradients);
+}
+
+/** Bytes the heap grows by per call, over calls during which no garbage collection ran. */
+function bytesPerCall(call: () => void): number {
+  for (let i = 0; i < 20_000; i++) call();
+  let collections = 0;
+  const observer = new PerformanceObserver((list) => (collections += list.getEntries().length));
+  observer.observe({ entryTypes: ['gc'] });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    collections = 0;
+    const calls = 1_000_000;
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < calls; i++) call();
+    const grown = process.memoryUsage().heapUsed - before;
+    if (collections === 0) {
+      observer.disconnect();
+      return Math.max(0, grown) / calls;
+    }
+  }
+  observer.disconnect();
+  return Number.NaN;
 }
 
 const anchorScript = fileURLToPath(new URL('anchors/bench_py.py', import.meta.url));
 const python = '/usr/bin/python3';
+const anchorNames = options['no-anchors']
+  ? []
+  : (['torch', 'numpy'] as const).filter((which) => spawnSync(python, ['-c', `import ${which}`], { stdio: 'ignore' }).status === 0);
 
-/** The anchor's figures, or null when its Python package is not installed. */
-function anchor(which: 'torch' | 'numpy'): Map<string, number> | null {
-  const probe = spawnSync(python, ['-c', `import ${which}`], { stdio: 'ignore' });
-  if (probe.status !== 0) return null;
+/** One run of an anchor: ms per call by case. */
+function anchor(which: 'torch' | 'numpy'): Map<string, number> {
   const args = which === 'torch' ? [anchorScript, 'torch', '1'] : [anchorScript, 'numpy'];
   // One BLAS thread, like our kernels.
   const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
@@ -104,42 +120,63 @@ function anchor(which: 'torch' | 'numpy'): Map<string, number> | null {
   return ms;
 }
 
+const calls = SHAPES.map(setUp);
+const ours = SHAPES.map(() => [] as number[]);
+const anchors = new Map(anchorNames.map((which) => [which, SHAPES.map(() => [] as number[])]));
+for (let round = 0; round < rounds; round++) {
+  calls.forEach((call, i) => ours[i].push(time(call) * 1e3));
+  for (const [which, samples] of anchors) {
+    const ms = anchor(which);
+    SHAPES.forEach((shape, i) => samples[i].push(ms.get(caseName(shape))!));
+  }
+}
+const allocation = bytesPerCall(calls[0]);
+
+const figures = SHAPES.map((shape, i) => {
+  const ms = median(ours[i]);
+  const figure: Record<string, string | number> = {
+    case: caseName(shape),
+    ...shape,
+    msPerCall: Number(ms.toPrecision(4)),
+    pointsPerSecond: Math.round((shape.N / ms) * 1e3),
+    gflops: Number(((4 * shape.K * shape.d * shape.d * shape.N) / ms / 1e6).toPrecision(4)),
+  };
+  for (const [which, samples] of anchors) {
+    figure[`${which}MsPerCall`] = Number(median(samples[i]).toPrecision(4));
+    figure[`${which}Ratio`] = Number((median(samples[i]) / ms).toPrecision(3));
+  }
+  return figure;
+});
+
+if (options.json) {
+  for (const figure of figures) console.log(JSON.stringify(figure));
+} else {
+  const path = simdAvailable ? 'WebAssembly SIMD kernels' : 'reference kernels (no WebAssembly SIMD here)';
+  console.log(`value and gradient, one thread, ${path}, Node ${process.version}; median of ${rounds} alternating rounds\n`);
+  const rows = figures.map((f) => {
+    const row: Record<string, string> = {
+      case: String(f.case),
+      'ms/call': Number(f.msPerCall).toPrecision(4),
+      'points/s': Number(f.pointsPerSecond).toLocaleString('en-US'),
+      'GFLOP/s': Number(f.gflops).toFixed(2),
+    };
+    for (const which of anchors.keys()) {
+      row[`${which} ms/call`] = Number(f[`${which}MsPerCall`]).toPrecision(4);
+      row[`${which} ÷ ours`] = `${Number(f[`${which}Ratio`]).toPrecision(3)}×`;
+    }
+    return row;
+  });
+  console.log(markdownTable(rows));
+  console.log(`\none point (K20-d4-N1): ${(Number(figures[0].msPerCall) * 1e3).toFixed(2)} µs per call, ${allocation.toFixed(1)} bytes allocated per call`);
+  for (const which of ['torch', 'numpy'] as const) {
+    if (!options['no-anchors'] && !anchors.has(which)) console.log(`(${which} is not installed for ${python}; its columns are left out)`);
+  }
+}
+
 /** Rows as a Markdown table, so that a run can be pasted into the README as it is. */
 function markdownTable(rows: Record<string, string>[]): string {
   const columns = [...new Set(rows.flatMap(Object.keys))];
   const width = columns.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padStart(width[i])).join(' | ')} |`;
   return [line(columns), `|${width.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`, ...rows.map((r) => line(columns.map((c) => r[c] ?? '')))].join('\n');
-}
-
-const figures = ours();
-const anchors = options['no-anchors'] ? [] : (['torch', 'numpy'] as const).map((which) => [which, anchor(which)] as const);
-
-if (options.json) {
-  for (const f of figures) {
-    const extra = Object.fromEntries(
-      anchors.flatMap(([which, ms]) =>
-        ms?.has(f.case) ? [[`${which}MsPerCall`, ms.get(f.case)], [`${which}Ratio`, Number((ms.get(f.case)! / f.msPerCall).toPrecision(3))]] : [],
-      ),
-    );
-    console.log(JSON.stringify({ ...f, ...extra }));
-  }
-} else {
-  const rows = figures.map((f) => {
-    const row: Record<string, string> = {
-      case: f.case,
-      'ms/call': f.msPerCall.toPrecision(4),
-      'points/s': f.pointsPerSecond.toLocaleString('en-US'),
-      'GFLOP/s': f.gflops.toFixed(2),
-    };
-    for (const [which, ms] of anchors) {
-      if (!ms?.has(f.case)) continue;
-      row[`${which} ms/call`] = ms.get(f.case)!.toPrecision(4);
-      row[`${which} ÷ ours`] = `${(ms.get(f.case)! / f.msPerCall).toPrecision(3)}×`;
-    }
-    return row;
-  });
-  console.log(`value and gradient, one thread, median of repeated calls, Node ${process.version}\n`);
-  console.log(markdownTable(rows));
-  for (const [which, ms] of anchors) if (ms === null) console.log(`(${which} is not installed for ${python}; its columns are left out)`);
 }
