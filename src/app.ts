@@ -6,11 +6,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Config } from './config.js';
+import { workerThreads, type Config } from './config.js';
 import { createComputeService } from './domain/compute.js';
 import { DEMO_MODEL_ID, demoModelDocument } from './domain/demo.js';
 import { modelFromDocument } from './domain/documents.js';
 import { createFileRegistry } from './domain/file-registry.js';
+import { createKernelPool } from './domain/kernel-pool.js';
 import { createMemoryRegistry, type ModelRegistry } from './domain/registry.js';
 import './http/decorators.js';
 import { createMetrics } from './http/metrics.js';
@@ -31,11 +32,17 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions<RawServerDefault>['logger'];
 }
 
-/** An incoming x-request-id is kept when it is a sane token; otherwise the server makes one. */
+/**
+ * An incoming x-request-id is kept when it is a sane token. Otherwise the id is this process's
+ * random prefix and a counter: unique across restarts and replicas, and cheaper than a UUID per
+ * request.
+ */
 const REQUEST_ID = /^[\w.:@-]{1,128}$/;
+const processPrefix = randomUUID().slice(0, 8);
+let requestCounter = 0;
 const requestId = (request: IncomingMessage): string => {
   const incoming = request.headers['x-request-id'];
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `${processPrefix}-${(++requestCounter).toString(36)}`;
 };
 
 export async function buildApp({ config, registry, logger = false }: AppOptions) {
@@ -67,24 +74,40 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
   app.decorate('config', config);
   app.decorate('registry', models);
   app.decorate('metrics', metrics);
-  app.decorate('compute', createComputeService({ registry: models, maxPoints: config.MAX_POINTS, observe: metrics.observeKernel }));
+  const threads = workerThreads(config);
+  const pool = threads > 0 ? createKernelPool(threads) : null;
+  app.decorate(
+    'compute',
+    createComputeService({
+      registry: models,
+      maxPoints: config.MAX_POINTS,
+      observe: metrics.observeKernel,
+      pool,
+      poolMinFlops: config.WORKER_MIN_FLOPS,
+    }),
+  );
 
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
   let closing = false;
-  app.addHook('preClose', async () => {
+  app.addHook('preClose', (done) => {
     closing = true;
+    done();
   });
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-  });
-  // While shutting down, every answer (in-flight ones too) closes its connection, so that the
-  // server can finish closing once they are sent, and clients reconnect to another instance.
-  app.addHook('onSend', async (_request, reply) => {
+    // While shutting down, every answer (in-flight ones too) closes its connection, so that the
+    // server can finish closing once they are sent, and clients reconnect to another instance.
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1e3);
+    done();
   });
-  app.addHook('onClose', () => models.close());
+  app.addHook('onClose', async () => {
+    await pool?.close();
+    await models.close();
+  });
 
   await app.register(problemsPlugin);
   await app.register(bodyParsersPlugin);

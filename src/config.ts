@@ -3,6 +3,7 @@
  * a user can see lives here (the README's table and the OpenAPI descriptions read them from here).
  */
 import envSchema from 'env-schema';
+import { availableParallelism } from 'node:os';
 import Type, { type Static } from 'typebox';
 
 const MiB = 1024 * 1024;
@@ -61,6 +62,17 @@ export const configSchema = Type.Object({
       description: 'Origins allowed by CORS, comma-separated, or * for any; unset turns CORS off.',
     }),
   ),
+  WORKERS: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description: 'Worker threads for large batches; unset means one per core, 0 keeps all work on the main thread.',
+    }),
+  ),
+  WORKER_MIN_FLOPS: Type.Integer({
+    minimum: 0,
+    default: 2_000_000,
+    description: 'The work (4·K·d² flops a point) from which a batch runs on the worker threads instead of the main thread.',
+  }),
   SHUTDOWN_GRACE_MS: Type.Integer({
     minimum: 0,
     default: 10_000,
@@ -94,6 +106,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Every accepted API key, from API_KEY and API_KEYS; empty when the API is open. */
 export const apiKeys = (config: Config): string[] =>
   [config.API_KEY, ...(config.API_KEYS ?? '').split(',')].map((key) => key?.trim() ?? '').filter((key) => key !== '');
+
+/** The size of the worker pool: WORKERS, or one thread per core. */
+export const workerThreads = (config: Config): number => config.WORKERS ?? availableParallelism();
 
 /** The defaults, as `loadConfig` gives them with an empty environment. */
 export const defaultConfig: Config = loadConfig({});

@@ -1,10 +1,12 @@
 /**
- * Running the kernels for a request: look the model up, check and flatten the points, sweep,
- * and refuse results that are not finite. The HTTP layer only translates to and from this.
+ * Running the kernels for a request: look the model up, check and flatten the points, sweep on
+ * this thread or, for large batches, on the worker pool, and refuse results that are not finite.
+ * The HTTP layer only translates to and from this.
  */
-import { evaluate, nonFinitePoints, valueAndGradient, type ResNetModel } from '../kernels/index.js';
+import { evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
 import { ModelNotFoundError, NonFiniteResultError } from './errors.js';
-import { flattenPoints } from './points.js';
+import { sharedFloat64, type KernelPool } from './kernel-pool.js';
+import { flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
 import type { ModelRegistry } from './registry.js';
 
 /** How many offending points a non-finite error names. */
@@ -19,51 +21,70 @@ export interface ComputeOptions {
   readonly registry: ModelRegistry;
   readonly maxPoints: number;
   readonly observe?: KernelObserver;
+  /** Large batches go here; without a pool everything runs on the calling thread. */
+  readonly pool?: KernelPool | null;
+  /** The work (4·K·d² flops a point) from which a batch goes to the pool. */
+  readonly poolMinFlops?: number;
 }
 
-export interface Values {
-  readonly modelId: string;
+export interface Sweep {
+  /** N values, then N·inputDim gradients when asked for: the raw-float64 answer as it is. */
+  readonly results: Float64Array;
   readonly values: Float64Array;
+  /** Point-major, inputDim per point; null when only values were asked for. */
+  readonly gradients: Float64Array | null;
 }
 
-export interface ValuesAndGradients extends Values {
-  readonly gradients: Float64Array;
-  readonly inputDim: number;
-}
-
-export function createComputeService({ registry, maxPoints, observe = () => {} }: ComputeOptions) {
-  async function modelFor(modelId: string): Promise<ResNetModel> {
-    const record = await registry.get(modelId);
-    if (record === undefined) throw new ModelNotFoundError(modelId);
-    return record.model;
-  }
-
-  function refuseNonFinite(values: Float64Array, gradients: Float64Array | null, inputDim: number): void {
-    const bad = nonFinitePoints(values, gradients, inputDim, REPORTED_NON_FINITE);
-    if (bad.length > 0) throw new NonFiniteResultError(bad, REPORTED_NON_FINITE);
-  }
+export function createComputeService({ registry, maxPoints, observe = () => {}, pool = null, poolMinFlops = 0 }: ComputeOptions) {
+  const flops = (model: ResNetModel, points: number) => 4 * model.layers * model.dim * model.dim * points;
+  const offloads = (model: ResNetModel, points: number) => pool !== null && flops(model, points) >= poolMinFlops;
+  const allocator = (model: ResNetModel, points: number): Allocate =>
+    offloads(model, points) ? sharedFloat64 : (length) => new Float64Array(length);
 
   return {
-    /** F at every point. */
-    async evaluate(modelId: string, points: readonly (readonly number[])[]): Promise<Values> {
-      const model = await modelFor(modelId);
-      const flat = flattenPoints(points, model.inputDim, maxPoints);
-      const start = performance.now();
-      const values = evaluate(model, flat);
-      observe('evaluate', values.length, (performance.now() - start) / 1e3);
-      refuseNonFinite(values, null, model.inputDim);
-      return { modelId, values };
+    /** The model with this id; throws ModelNotFoundError. */
+    async model(modelId: string): Promise<ResNetModel> {
+      const record = await registry.get(modelId);
+      if (record === undefined) throw new ModelNotFoundError(modelId);
+      return record.model;
     },
 
-    /** F and ∇F at every point. */
-    async gradient(modelId: string, points: readonly (readonly number[])[]): Promise<ValuesAndGradients> {
-      const model = await modelFor(modelId);
-      const flat = flattenPoints(points, model.inputDim, maxPoints);
+    /** Points given as JSON arrays, in the kernels' layout. */
+    fromJson(model: ResNetModel, points: readonly (readonly number[])[]): Float64Array {
+      return flattenPoints(points, model.inputDim, maxPoints, allocator(model, points.length));
+    },
+
+    /** Points given as raw little-endian float64s, in the kernels' layout. */
+    fromBytes(model: ResNetModel, bytes: Uint8Array): Float64Array {
+      const points = Math.floor(bytes.length / 8 / model.inputDim);
+      // Batches for the pool have their coordinates checked there, off the event loop.
+      return pointsFromBytes(bytes, model.inputDim, maxPoints, allocator(model, points), !offloads(model, points));
+    },
+
+    /** F (and ∇F) at every point; throws NonFiniteResultError when any is not finite. */
+    async sweep(model: ResNetModel, points: Float64Array, withGradient: boolean): Promise<Sweep> {
+      const d0 = model.inputDim;
+      const n = points.length / d0;
+      const pooled = offloads(model, n);
+      const allocate = pooled ? sharedFloat64 : (length: number) => new Float64Array(length);
+      // One block, values then gradients: the binary answer is this block as it is.
+      const results = allocate(withGradient ? n * (1 + d0) : n);
+      const values = results.subarray(0, n);
+      const gradients = withGradient ? results.subarray(n) : null;
       const start = performance.now();
-      const { values, gradients } = valueAndGradient(model, flat);
-      observe('gradient', values.length, (performance.now() - start) / 1e3);
-      refuseNonFinite(values, gradients, model.inputDim);
-      return { modelId, values, gradients, inputDim: model.inputDim };
+      let bad: number[];
+      if (pooled) {
+        const outcome = await pool!.run(model, points, values, gradients, REPORTED_NON_FINITE);
+        if (outcome.nonFiniteInput >= 0) throw nonFiniteCoordinate(points, outcome.nonFiniteInput, d0);
+        bad = outcome.nonFinitePoints;
+      } else {
+        if (gradients) valueAndGradientInto(model, points, values, gradients);
+        else evaluateInto(model, points, values);
+        bad = nonFinitePoints(values, gradients, d0, REPORTED_NON_FINITE);
+      }
+      observe(withGradient ? 'gradient' : 'evaluate', n, (performance.now() - start) / 1e3);
+      if (bad.length > 0) throw new NonFiniteResultError(bad, REPORTED_NON_FINITE);
+      return { results, values, gradients };
     },
   };
 }

@@ -22,6 +22,11 @@ export class PointsShapeError extends Error {
   }
 }
 
+/** A binary body that is not a whole number of points of finite float64s. */
+export class MalformedPointsError extends Error {
+  override readonly name = 'MalformedPointsError';
+}
+
 /** Values or gradients that came out as ±Infinity or NaN, at the listed points (at most `listed`). */
 export class NonFiniteResultError extends Error {
   override readonly name = 'NonFiniteResultError';

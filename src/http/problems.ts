@@ -6,6 +6,7 @@
 import { ModelDataError } from '../kernels/index.js';
 import {
   LimitExceededError,
+  MalformedPointsError,
   ModelNotFoundError,
   NonFiniteResultError,
   PointsShapeError,
@@ -31,6 +32,11 @@ export const problemKinds = {
   },
   'not-found': { status: 404, title: 'Not found', description: 'There is no such route.' },
   'model-not-found': { status: 404, title: 'Model not found', description: 'No model has the given id; it may have been deleted.' },
+  'not-acceptable': {
+    status: 406,
+    title: 'Not acceptable',
+    description: 'The Accept header allows none of the media types this route answers in (application/json, application/octet-stream).',
+  },
   'registry-full': {
     status: 409,
     title: 'Registry full',
@@ -112,6 +118,7 @@ export function domainProblem(error: unknown): { kind: ProblemKind; extensions?:
   if (error instanceof HttpProblem) return { kind: error.kind, extensions: error.extensions };
   if (error instanceof ModelDataError) return { kind: 'invalid-model' };
   if (error instanceof PointsShapeError) return { kind: 'invalid-points' };
+  if (error instanceof MalformedPointsError) return { kind: 'invalid-request' };
   if (error instanceof NonFiniteResultError) return { kind: 'non-finite-result', extensions: { points: error.points } };
   if (error instanceof ModelNotFoundError) return { kind: 'model-not-found' };
   if (error instanceof LimitExceededError) return { kind: 'content-too-large' };
@@ -128,6 +135,8 @@ export function statusProblem(status: number): ProblemKind | undefined {
       return 'not-found';
     case 413:
       return 'content-too-large';
+    case 406:
+      return 'not-acceptable';
     case 415:
       return 'unsupported-media-type';
     default:

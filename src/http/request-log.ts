@@ -1,4 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 
 /**
  * One log line per request, when it completes, carrying reqId (from the request's child logger),
@@ -8,6 +9,8 @@ export class RequestLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // Skip building the line when info is off (LOG_LEVEL=warn and above).
+    if (!error && !(reply.log as Logger).isLevelEnabled('info')) return;
     const line = {
       method: request.method,
       route: request.routeOptions.url,

@@ -70,11 +70,15 @@ function finiteNumber(field: string, value: number): number {
   return value;
 }
 
+/**
+ * A private copy, in shared memory: worker threads then read a model's parameters where they
+ * are, instead of receiving a copy with every task.
+ */
 function finiteCopy(field: string, values: ArrayLike<number>, length: number, shape: string): Float64Array {
   if (values.length !== length) {
     throw new ModelDataError(field, `${field} has length ${values.length}, expected ${shape} = ${length}`);
   }
-  const copy = new Float64Array(length);
+  const copy = new Float64Array(new SharedArrayBuffer(length * 8));
   for (let i = 0; i < length; i++) {
     const x = values[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) {

@@ -128,7 +128,8 @@ describe('tools that consume the document', () => {
       `import createClient from 'openapi-fetch';
 import type { paths } from './schema';
 
-const client = createClient<paths>({ baseUrl: 'http://localhost:3000' });
+// The JSON side of the API: /evaluate and /gradient also answer in raw float64s.
+const client = createClient<paths, 'application/json' | 'application/problem+json'>({ baseUrl: 'http://localhost:3000' });
 
 export async function integratorStep(q: number, p: number): Promise<[number, number[]]> {
   const { data, error } = await client.POST('/gradient', { body: { modelId: 'demo', points: [[q, p]] } });

@@ -1,15 +1,37 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runServerToExit, startServer } from '../helpers/server.js';
 
 const post = (url: string, path: string, body: unknown) =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-/** A model and a batch heavy enough that each /gradient takes a noticeable time. */
+/** A model, and a binary batch heavy enough that each /gradient keeps a worker busy for a while. */
 async function slowWork(url: string) {
   const created = await post(url, '/models', { layers: 50, dim: 32, seed: 9 });
   const { id } = (await created.json()) as { id: string };
-  const points = Array.from({ length: 1500 }, (_, p) => Array.from({ length: 32 }, (_, i) => Math.sin(p * 32 + i)));
-  return { modelId: id, points };
+  const points = Float64Array.from({ length: 15_000 * 32 }, (_, i) => Math.sin(i));
+  // The answer is read as it arrives: an unread answer would hold its connection open.
+  return async () => {
+    const response = await fetch(`${url}/gradient?modelId=${id}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' },
+      body: Buffer.from(points.buffer),
+    });
+    return { status: response.status, bytes: (await response.arrayBuffer()).byteLength };
+  };
+}
+
+/** True when a new TCP connection to the server's port is refused. */
+function connectionRefused(url: string): Promise<boolean> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on('error', () => resolve(true));
+  });
 }
 
 describe('graceful shutdown of the real process', () => {
@@ -18,16 +40,21 @@ describe('graceful shutdown of the real process', () => {
     async (signal) => {
       const grace = 30_000;
       const server = await startServer({ SHUTDOWN_GRACE_MS: String(grace) });
-      const body = await slowWork(server.url);
-      const requests = Array.from({ length: 12 }, () => post(server.url, '/gradient', body));
+      const request = await slowWork(server.url);
+      let answered = 0;
+      const requests = Array.from({ length: 12 }, () => request().finally(() => answered++));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const signalled = Date.now();
       server.child.kill(signal);
+      // The work runs on worker threads, so the event loop takes the signal while requests are
+      // still running: from then on the port refuses new connections, and readiness probes fail.
+      while (!(await connectionRefused(server.url))) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(answered).toBeLessThan(12);
       const responses = await Promise.all(requests);
       const { code } = await server.exited;
       const elapsed = Date.now() - signalled;
       expect(responses.map((r) => r.status)).toEqual(Array(12).fill(200));
-      for (const response of responses) expect(((await response.json()) as { values: number[] }).values).toHaveLength(1500);
+      for (const response of responses) expect(response.bytes).toBe(15_000 * 33 * 8);
       expect(code).toBe(0);
       expect(elapsed).toBeLessThan(grace);
       expect(server.logs.some((line) => line.msg === 'closing: finishing in-flight requests' && line.signal === signal)).toBe(true);
@@ -35,6 +62,19 @@ describe('graceful shutdown of the real process', () => {
     },
     60_000,
   );
+
+  it('exits with code 1 when in-flight work outlasts SHUTDOWN_GRACE_MS', async () => {
+    const server = await startServer({ SHUTDOWN_GRACE_MS: '100' });
+    const request = await slowWork(server.url);
+    const requests = Array.from({ length: 12 }, () => request().catch(() => null));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const { code } = await server.exited;
+    expect(code).toBe(1);
+    expect(Date.now() - signalled).toBeLessThan(2_000);
+    await Promise.all(requests);
+  }, 60_000);
 });
 
 describe('start-up', () => {

@@ -3,6 +3,7 @@
  * (the document itself at /docs/json). openapi/openapi.json is this document, committed.
  */
 import swagger from '@fastify/swagger';
+import helmet from '@fastify/helmet';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
@@ -54,14 +55,21 @@ export const openapiPlugin = fp(
       },
       hideUntagged: true,
     });
-    await app.register(swaggerUi, {
-      routePrefix: '/docs',
-      uiConfig: { tryItOutEnabled: true, persistAuthorization: true },
-      // Swagger UI's own CSP, minus the upgrade to https (the service is often reached over plain
-      // http), and with inline styles allowed, which its React components set.
-      staticCSP: true,
-      transformStaticCSP: (header) =>
-        header.replace(/\s*upgrade-insecure-requests;?/, '').replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
+    // Swagger UI, in a context of its own with @fastify/helmet's security headers: these pages
+    // are what a browser renders. Its CSP is Swagger UI's own, minus the upgrade to https (the
+    // service is often reached over plain http), and with the inline styles its components set.
+    await app.register(async (docs) => {
+      await docs.register(helmet, {
+        contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+        strictTransportSecurity: false,
+      });
+      await docs.register(swaggerUi, {
+        routePrefix: '/docs',
+        uiConfig: { tryItOutEnabled: true, persistAuthorization: true },
+        staticCSP: true,
+        transformStaticCSP: (header) =>
+          header.replace(/\s*upgrade-insecure-requests;?/, '').replace("style-src 'self' https:", "style-src 'self' https: 'unsafe-inline'"),
+      });
     });
   },
   { name: 'openapi' },

@@ -8,7 +8,6 @@
  */
 import bearerAuth from '@fastify/bearer-auth';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
@@ -61,10 +60,12 @@ export const securityPlugin = fp(
       route.schema = { ...route.schema, response: { ...(route.schema.response as object), ...problemResponses(responses) } };
     });
 
-    await app.register(helmet, {
-      // Plain http is normal inside a cluster: do not ask browsers to upgrade it.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-      strictTransportSecurity: false,
+    // API answers are data, never rendered: the one browser header that matters for them is
+    // nosniff. The documents browsers do render (Swagger UI) get @fastify/helmet's whole set,
+    // in the openapi plugin.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      reply.header('x-content-type-options', 'nosniff');
+      done(null, payload);
     });
     if (config.CORS_ORIGIN) {
       const origins = config.CORS_ORIGIN.split(',').map((origin) => origin.trim());

@@ -1,17 +1,76 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../exact-json.js';
-import { ComputeBody, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
+import { BINARY_MEDIA_TYPE } from '../plugins/body-parsers.js';
+import { HttpProblem } from '../problems.js';
+import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
 
 const errors = problemResponses({
-  400: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
+  400: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400); or a binary body is not a whole number of points of finite float64s, or comes without ?modelId=.',
   404: 'No model has this modelId.',
+  406: 'Accept allows neither application/json nor application/octet-stream.',
   413: 'The body is over BODY_LIMIT, or there are more points than MAX_POINTS.',
-  415: 'The body is not application/json.',
+  415: 'The body is neither application/json nor application/octet-stream.',
   422: 'A point does not have inputDim coordinates, or the value or gradient at a point is not finite; the detail names the point.',
 });
 
+const ANSWER_TYPES = ['application/json', BINARY_MEDIA_TYPE];
+
+/** The request's points and model, from a JSON body or from raw float64s with ?modelId=. */
+async function pointsOf(request: FastifyRequest, compute: FastifyRequest['server']['compute']) {
+  if (request.body instanceof Uint8Array) {
+    const { modelId } = request.query as { modelId?: string };
+    if (modelId === undefined) {
+      throw new HttpProblem('invalid-request', `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}`);
+    }
+    const model = await compute.model(modelId);
+    return { modelId, model, points: compute.fromBytes(model, request.body) };
+  }
+  const body = request.body as { modelId: string; points: number[][] };
+  const model = await compute.model(body.modelId);
+  return { modelId: body.modelId, model, points: compute.fromJson(model, body.points) };
+}
+
+/** The answer's media type: JSON unless Accept asks for raw float64s (checked cheaply first). */
+function answerType(request: FastifyRequest): string | false {
+  const accept = request.headers.accept;
+  if (accept === undefined || accept === '*/*' || accept === 'application/json') return 'application/json';
+  return request.accepts().type(ANSWER_TYPES) as string | false;
+}
+
+function handler(withGradient: boolean) {
+  return async function answer(request: FastifyRequest, reply: FastifyReply) {
+    const type = answerType(request);
+    if (type === false) {
+      throw new HttpProblem('not-acceptable', `Accept '${request.headers.accept}' allows neither application/json nor ${BINARY_MEDIA_TYPE}`);
+    }
+    const { compute } = request.server;
+    const { modelId, model, points } = await pointsOf(request, compute);
+    const { results, values, gradients } = await compute.sweep(model, points, withGradient);
+    if (type === BINARY_MEDIA_TYPE) {
+      return reply
+        .type(BINARY_MEDIA_TYPE)
+        .header('x-points', values.length)
+        .header('x-input-dim', model.inputDim)
+        .send(Buffer.from(results.buffer, results.byteOffset, results.byteLength));
+    }
+    const text = gradients
+      ? `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)},"gradients":${rowsJson(gradients, model.inputDim)}}`
+      : `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)}}`;
+    return reply.type(JSON_MEDIA_TYPE).send(text);
+  };
+}
+
 export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const body = {
+    required: true,
+    content: {
+      'application/json': { schema: ComputeBody },
+      [BINARY_MEDIA_TYPE]: { schema: BinaryPoints },
+    },
+  };
+
   app.post(
     '/evaluate',
     {
@@ -20,17 +79,20 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'evaluate',
         tags: ['compute'],
         summary: 'Evaluate F at a batch of points',
-        description: 'F(y) = η(wᵀZ^K + μ) at every point, from one forward sweep per point.',
-        body: ComputeBody,
-        response: { 200: { ...EvaluateResponse, description: 'The values, one per point.' }, ...errors },
+        description:
+          'F(y) = η(wᵀZ^K + μ) at every point, from one forward sweep per point. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s.',
+        querystring: ComputeQuery,
+        body,
+        response: {
+          200: {
+            description: 'The values, one per point.',
+            content: { 'application/json': { schema: EvaluateResponse }, [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(false) } },
+          },
+          ...errors,
+        },
       },
     },
-    async (request, reply) => {
-      const { modelId, values } = await app.compute.evaluate(request.body.modelId, request.body.points);
-      return reply
-        .type(JSON_MEDIA_TYPE)
-        .send(`{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)}}` as never);
-    },
+    handler(false),
   );
 
   app.post(
@@ -42,16 +104,18 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['compute'],
         summary: 'Evaluate F and ∇F at a batch of points',
         description:
-          'F(y) and its gradient with respect to the point\'s coordinates, from one forward and one backward sweep per point; no Jacobian is formed.',
-        body: ComputeBody,
-        response: { 200: { ...GradientResponse, description: 'The values and gradients, one per point.' }, ...errors },
+          'F(y) and its gradient with respect to the point\'s coordinates, from one forward and one backward sweep per point; no Jacobian is formed. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s.',
+        querystring: ComputeQuery,
+        body,
+        response: {
+          200: {
+            description: 'The values and gradients, one per point.',
+            content: { 'application/json': { schema: GradientResponse }, [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(true) } },
+          },
+          ...errors,
+        },
       },
     },
-    async (request, reply) => {
-      const { modelId, values, gradients, inputDim } = await app.compute.gradient(request.body.modelId, request.body.points);
-      return reply
-        .type(JSON_MEDIA_TYPE)
-        .send(`{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)},"gradients":${rowsJson(gradients, inputDim)}}` as never);
-    },
+    handler(true),
   );
 };

@@ -44,3 +44,36 @@ export const GradientResponse = Type.Object(
   },
   { additionalProperties: false, description: 'The value and gradient of the network at every point.' },
 );
+
+export const BINARY_LAYOUT =
+  'Raw little-endian float64s, point-major: N·inputDim numbers, point p at [p·inputDim, (p + 1)·inputDim). ' +
+  'The model is given as ?modelId=. The length must be a positive multiple of 8·inputDim bytes, every number finite.';
+
+/** The binary body: its layout in words, its schema only a marker (the body is bytes). */
+export const BinaryPoints = Type.Unsafe<Uint8Array>({
+  description: BINARY_LAYOUT,
+  // 0.5, −0.25 as two little-endian float64s, base64-encoded.
+  examples: ['AAAAAAAA4D8AAAAAAADQvw=='],
+});
+
+export const ComputeQuery = Type.Object(
+  {
+    modelId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        description: 'The model, when the body is application/octet-stream (a JSON body names it in modelId).',
+        examples: ['demo'],
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const binaryAnswer = (withGradients: boolean) =>
+  Type.Unsafe<Uint8Array>({
+    description: withGradients
+      ? 'With Accept: application/octet-stream: raw little-endian float64s, the N values followed by the N·inputDim gradients, point-major. Headers X-Points and X-Input-Dim give N and inputDim.'
+      : 'With Accept: application/octet-stream: raw little-endian float64s, the N values. The header X-Points gives N.',
+    examples: [withGradients ? 'base64 of N + N·inputDim float64s' : 'base64 of N float64s'],
+  });

@@ -1,0 +1,261 @@
+/**
+ * End-to-end benchmark of the service over loopback HTTP (npm run bench:http). Every figure is
+ * taken in this one run, against servers started here as their own processes:
+ *
+ *  1. one-point /gradient throughput (K = 20, d = 4, autocannon, 16 connections) against a bare
+ *     Fastify POST route answering the same body, at LOG_LEVEL=warn and at the default info;
+ *  2. a 100,000-point /gradient (K = 20, d = 4) with binary and with JSON payloads, against the
+ *     kernels' own time for the same batch on one thread, in this process;
+ *  3. the event loop while a 1,000,000-point binary /gradient runs: GET /health/live latencies;
+ *  4. that request with WORKERS=1 and WORKERS=2;
+ *  5. where the worker pool starts to pay: small batches on the main thread against the pool.
+ *
+ * Rounds alternate between the servers, and figures are medians, because the machine is shared.
+ *
+ *   npm run bench:http                     all of it (a few minutes)
+ *   npm run bench:http -- --seconds 3      autocannon seconds per round (default 5)
+ *   npm run bench:http -- --json           one JSON object
+ */
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createModel, normalGenerator, randomParameters, valueAndGradientInto } from '../src/kernels/index.js';
+
+const { values: options } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(options.seconds);
+const rounds = Number(options.rounds);
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const percentile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+interface Server {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function start(script: string, env: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: root,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt++) {
+    const up = await fetch(`${url}/gradient`, { method: 'POST' }).then(() => true, () => false);
+    if (up) break;
+    if (attempt > 200) throw new Error(`${script} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+const json = { 'content-type': 'application/json', 'accept-encoding': 'identity' };
+const binary = { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' };
+const onePoint = JSON.stringify({ modelId: 'demo', points: [[0.5, -0.25]] });
+
+async function post(url: string, path: string, body: string | Buffer, headers: Record<string, string>): Promise<{ ms: number; bytes: ArrayBuffer }> {
+  const start = performance.now();
+  const response = await fetch(`${url}${path}`, { method: 'POST', body, headers });
+  const bytes = await response.arrayBuffer();
+  if (!response.ok) throw new Error(`${path} answered ${response.status}: ${Buffer.from(bytes).toString().slice(0, 300)}`);
+  return { ms: performance.now() - start, bytes };
+}
+
+async function createBatchModel(url: string): Promise<string> {
+  const response = await fetch(`${url}/models`, { method: 'POST', headers: json, body: JSON.stringify({ layers: 20, dim: 4, seed: 0 }) });
+  return ((await response.json()) as { id: string }).id;
+}
+
+const points = (n: number) => Float64Array.from({ length: n * 4 }, normalGenerator(1));
+
+// ---- 1. one point ------------------------------------------------------------------------------
+
+async function throughput(url: string): Promise<number> {
+  const run = (duration: number) =>
+    autocannon({ url: `${url}/gradient`, method: 'POST', headers: json, body: onePoint, connections: 16, duration });
+  await run(2);
+  const result = await run(seconds);
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return result.requests.average;
+}
+
+async function onePointThroughput() {
+  const sample = await start('src/server.ts', {});
+  const answer = Buffer.from((await post(sample.url, '/gradient', onePoint, json)).bytes).toString();
+  await sample.stop();
+  const rates = { bare: [] as number[], warn: [] as number[], info: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, script, env] of [
+      ['bare', 'bench/bare-server.ts', { ANSWER: answer }],
+      ['warn', 'src/server.ts', { LOG_LEVEL: 'warn' }],
+      ['info', 'src/server.ts', { LOG_LEVEL: 'info' }],
+    ] as const) {
+      const server = await start(script, env);
+      rates[name].push(await throughput(server.url));
+      await server.stop();
+    }
+  }
+  const bare = median(rates.bare);
+  return {
+    bareRequestsPerSecond: Math.round(bare),
+    oursRequestsPerSecond: Math.round(median(rates.warn)),
+    oursAtInfoRequestsPerSecond: Math.round(median(rates.info)),
+    ratio: Number((median(rates.warn) / bare).toFixed(3)),
+    ratioAtInfo: Number((median(rates.info) / bare).toFixed(3)),
+  };
+}
+
+// ---- 2. a large batch ----------------------------------------------------------------------------
+
+function kernelMs(n: number): number {
+  const model = createModel(randomParameters({ layers: 20, dim: 4, seed: 0 }));
+  const input = points(n);
+  const values = new Float64Array(n);
+  const gradients = new Float64Array(n * 4);
+  const times: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const start = performance.now();
+    valueAndGradientInto(model, input, values, gradients);
+    times.push(performance.now() - start);
+  }
+  return median(times.slice(2));
+}
+
+async function largeBatch() {
+  const n = 100_000;
+  const server = await start('src/server.ts', {});
+  const modelId = await createBatchModel(server.url);
+  const input = points(n);
+  const asBinary = Buffer.from(input.buffer);
+  const asJson = JSON.stringify({ modelId, points: Array.from({ length: n }, (_, p) => Array.from(input.subarray(p * 4, p * 4 + 4))) });
+  const binaryMs: number[] = [];
+  const jsonMs: number[] = [];
+  const kernel: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    kernel.push(kernelMs(n));
+    binaryMs.push((await post(server.url, `/gradient?modelId=${modelId}`, asBinary, binary)).ms);
+    jsonMs.push((await post(server.url, '/gradient', asJson, json)).ms);
+  }
+  await server.stop();
+  const k = median(kernel);
+  return {
+    points: n,
+    kernelMs: Number(k.toFixed(1)),
+    binaryMs: Number(median(binaryMs).toFixed(1)),
+    jsonMs: Number(median(jsonMs).toFixed(1)),
+    binaryRatio: Number((median(binaryMs) / k).toFixed(2)),
+    jsonRatio: Number((median(jsonMs) / k).toFixed(2)),
+    jsonBodyMB: Number((asJson.length / 1e6).toFixed(1)),
+  };
+}
+
+// ---- 3 and 4. a million points ---------------------------------------------------------------------
+
+async function millionPoints(workers: number, probe: boolean) {
+  const n = 1_000_000;
+  const server = await start('src/server.ts', { WORKERS: String(workers) });
+  const modelId = await createBatchModel(server.url);
+  const body = Buffer.from(points(n).buffer);
+  await post(server.url, `/gradient?modelId=${modelId}`, body, binary);
+  const times: number[] = [];
+  const health: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    let running = true;
+    const request = post(server.url, `/gradient?modelId=${modelId}`, body, binary).finally(() => (running = false));
+    while (probe && running) {
+      const start = performance.now();
+      await fetch(`${server.url}/health/live`).then((r) => r.arrayBuffer());
+      health.push(performance.now() - start);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    times.push((await request).ms);
+  }
+  await server.stop();
+  return { ms: median(times), health };
+}
+
+// ---- 5. the pool's threshold ----------------------------------------------------------------------
+
+async function threshold() {
+  const sizes = [1, 16, 64, 256, 1024, 4096];
+  const main = await start('src/server.ts', { WORKERS: '0' });
+  const pool = await start('src/server.ts', { WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+  const rows = [];
+  for (const n of sizes) {
+    const time = async (server: Server) => {
+      const modelId = await createBatchModel(server.url);
+      const body = JSON.stringify({ modelId, points: Array.from({ length: n }, (_, p) => [Math.sin(p), Math.cos(p), 0.5, -0.5]) });
+      const samples: number[] = [];
+      for (let i = 0; i < 30; i++) samples.push((await post(server.url, '/gradient', body, json)).ms);
+      return median(samples.slice(5));
+    };
+    const [onMain, onPool] = [await time(main), await time(pool)];
+    rows.push({ points: n, flops: 4 * 20 * 16 * n, mainThreadMs: Number(onMain.toFixed(3)), poolMs: Number(onPool.toFixed(3)) });
+  }
+  await main.stop();
+  await pool.stop();
+  return rows;
+}
+
+const one = await onePointThroughput();
+const large = await largeBatch();
+const loaded = await millionPoints(2, true);
+const single = await millionPoints(1, false);
+const pool = await threshold();
+const figures = {
+  onePoint: one,
+  largeBatch: large,
+  eventLoop: {
+    points: 1_000_000,
+    requestMs: Number(loaded.ms.toFixed(0)),
+    healthProbes: loaded.health.length,
+    healthP50Ms: Number(percentile(loaded.health, 0.5).toFixed(2)),
+    healthP99Ms: Number(percentile(loaded.health, 0.99).toFixed(2)),
+    healthMaxMs: Number(Math.max(...loaded.health).toFixed(2)),
+  },
+  scaling: { oneWorkerMs: Number(single.ms.toFixed(0)), twoWorkersMs: Number(loaded.ms.toFixed(0)), speedup: Number((single.ms / loaded.ms).toFixed(2)) },
+  threshold: pool,
+};
+
+if (options.json) console.log(JSON.stringify(figures));
+else {
+  console.log(`HTTP over loopback, Node ${process.version}, medians over alternating rounds\n`);
+  console.log('one-point /gradient, autocannon 16 connections:');
+  console.table([figures.onePoint]);
+  console.log('100,000-point /gradient (K = 20, d = 4) against the kernels alone on one thread:');
+  console.table([figures.largeBatch]);
+  console.log('GET /health/live while a 1,000,000-point binary /gradient runs (2 workers):');
+  console.table([figures.eventLoop]);
+  console.log('1,000,000-point binary /gradient, WORKERS=1 against WORKERS=2:');
+  console.table([figures.scaling]);
+  console.log('small batches (K = 20, d = 4, JSON), main thread against the pool:');
+  console.table(figures.threshold);
+}

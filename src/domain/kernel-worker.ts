@@ -1,0 +1,49 @@
+/**
+ * A worker thread of the kernel pool: runs the kernels on a slice of a batch. The points and
+ * results are views of shared memory, written in place; the model's parameters are shared too,
+ * and each worker builds its model once per model key and keeps the most recent few.
+ */
+import { createModel, evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
+
+export interface KernelTask {
+  /** Identifies the model for the worker's cache; the same key always means the same model. */
+  readonly key: number;
+  readonly model: ResNetModel;
+  readonly points: Float64Array;
+  readonly values: Float64Array;
+  readonly gradients: Float64Array | null;
+  /** At most this many non-finite results are reported. */
+  readonly report: number;
+}
+
+/** What a slice found, with indices relative to the slice: the scans run here, off the main thread. */
+export interface KernelOutcome {
+  /** The first coordinate that is not a finite number, or −1; nothing is computed when there is one. */
+  readonly nonFiniteInput: number;
+  /** Points whose value or gradient is not finite. */
+  readonly nonFinitePoints: number[];
+}
+
+const CACHED_MODELS = 32;
+const models = new Map<number, ResNetModel>();
+
+function modelFor({ key, model }: KernelTask): ResNetModel {
+  let built = models.get(key);
+  if (built === undefined) {
+    built = createModel(model);
+    models.set(key, built);
+    if (models.size > CACHED_MODELS) models.delete(models.keys().next().value!);
+  }
+  return built;
+}
+
+export default function runKernel(task: KernelTask): KernelOutcome {
+  const { points, values, gradients } = task;
+  for (let e = 0; e < points.length; e++) {
+    if (!Number.isFinite(points[e])) return { nonFiniteInput: e, nonFinitePoints: [] };
+  }
+  const model = modelFor(task);
+  if (gradients) valueAndGradientInto(model, points, values, gradients);
+  else evaluateInto(model, points, values);
+  return { nonFiniteInput: -1, nonFinitePoints: nonFinitePoints(values, gradients, model.inputDim, task.report) };
+}

@@ -1,0 +1,160 @@
+/**
+ * Raw float64 payloads, the worker pool and gzip: binary and JSON give the same numbers, the
+ * pool and the main thread give the same bits, slices of any size are stitched back in order,
+ * and binary bodies get the same limits and clear errors as JSON ones.
+ */
+import { gzipSync, gunzipSync } from 'node:zlib';
+import type { Response } from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { computeExample } from '../../src/http/schemas/compute.js';
+import { problemType, startApp } from '../helpers/app.js';
+
+const mainThread = await startApp({ WORKERS: '0', MAX_POINTS: '5000' });
+const pooled = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0', MAX_POINTS: '5000' });
+const limited = await startApp({ BODY_LIMIT: '65536' });
+
+const binaryBody = (points: number[][]): Buffer => Buffer.from(Float64Array.from(points.flat()).buffer);
+const rawBody = (response: Response): Buffer => response.body as Buffer;
+/** supertest: keep a binary answer as the bytes it is. */
+const asBytes = (res: NodeJS.ReadableStream & { setEncoding(e: string): void }, callback: (error: Error | null, body: Buffer) => void) => {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => callback(null, Buffer.concat(chunks)));
+};
+const float64s = (bytes: Buffer): number[] => [...new Float64Array(new Uint8Array(bytes).buffer)];
+
+function postBinary(app: typeof mainThread, route: string, modelId: string, body: Buffer, accept = 'application/octet-stream') {
+  return app.http
+    .post(`${route}?modelId=${modelId}`)
+    .set('content-type', 'application/octet-stream')
+    .set('accept', accept)
+    .send(body)
+    .buffer(true)
+    .parse(asBytes as never);
+}
+
+const points = (n: number, d0: number) => Array.from({ length: n }, (_, p) => Array.from({ length: d0 }, (_, i) => Math.sin(3 * p + i) * 2));
+
+describe('binary payloads', () => {
+  it('binary and JSON give the same numbers, bit for bit, in every combination', async () => {
+    const input = points(7, 2);
+    const json = (await mainThread.http.post('/gradient').send({ modelId: 'demo', points: input }).expect(200)).body;
+    const expected = [...json.values, ...json.gradients.flat()];
+    const binary = await postBinary(mainThread, '/gradient', 'demo', binaryBody(input)).expect(200);
+    expect(binary.headers['content-type']).toBe('application/octet-stream');
+    expect(binary.headers['x-points']).toBe('7');
+    expect(binary.headers['x-input-dim']).toBe('2');
+    expect(float64s(rawBody(binary))).toEqual(expected);
+    const binaryInJsonOut = await postBinary(mainThread, '/gradient', 'demo', binaryBody(input), 'application/json').expect(200);
+    expect(JSON.parse(rawBody(binaryInJsonOut).toString())).toEqual(json);
+    const jsonInBinaryOut = await mainThread.http
+      .post('/gradient')
+      .set('accept', 'application/octet-stream')
+      .send({ modelId: 'demo', points: input })
+      .buffer(true)
+      .parse(asBytes as never)
+      .expect(200);
+    expect(float64s(rawBody(jsonInBinaryOut))).toEqual(expected);
+    const values = await postBinary(mainThread, '/evaluate', 'demo', binaryBody(input)).expect(200);
+    expect(float64s(rawBody(values))).toEqual(json.values);
+  });
+
+  it('answers the documented example', async () => {
+    const answer = await postBinary(mainThread, '/gradient', 'demo', binaryBody(computeExample.request.points)).expect(200);
+    expect(float64s(rawBody(answer))).toEqual([...computeExample.values, ...computeExample.gradients.flat()]);
+  });
+
+  it.each([
+    ['a length that is not a whole number of points', Buffer.alloc(8 * 3), 400, 'the body has 24 bytes, not a positive multiple of 16 (inputDim 2 float64s a point)'],
+    ['an empty body', Buffer.alloc(0), 400, 'the body has 0 bytes'],
+    ['a NaN coordinate', binaryBody([[0, 1], [2, Number.NaN]]), 400, 'points[1][1] is NaN, not a finite number'],
+    ['an infinite coordinate', binaryBody([[-Infinity, 1]]), 400, 'points[0][0] is -Infinity, not a finite number'],
+    ['more points than MAX_POINTS', Buffer.alloc(16 * 5001), 413, 'points has 5001 points, more than the limit of 5000 (MAX_POINTS)'],
+  ] as const)('%s → %i problem+json', async (_name, body, status, detail) => {
+    for (const app of [mainThread, pooled]) {
+      const response = await app.http
+        .post('/gradient?modelId=demo')
+        .set('content-type', 'application/octet-stream')
+        .send(body)
+        .expect(status)
+        .expect('content-type', problemType);
+      expect(response.body.detail).toContain(detail);
+    }
+  });
+
+  it('a body over BODY_LIMIT → 413, whether its length is declared or not', async () => {
+    const big = Buffer.alloc(16 * 5000);
+    const declared = await limited.http.post('/gradient?modelId=demo').set('content-type', 'application/octet-stream').send(big).expect(413);
+    expect(declared.body.detail).toBe('the body is larger than the limit of 65536 bytes (BODY_LIMIT)');
+    const gzipped = await limited.http
+      .post('/gradient?modelId=demo')
+      .set('content-type', 'application/octet-stream')
+      .set('content-encoding', 'gzip')
+      .send(gzipSync(big))
+      .expect(413);
+    expect(gzipped.body.detail).toBe('the body is larger than the limit of 65536 bytes (BODY_LIMIT)');
+  });
+
+  it('without ?modelId= → 400; an unknown model → 404; an Accept it cannot meet → 406', async () => {
+    const body = binaryBody([[0, 1]]);
+    const missing = await mainThread.http.post('/gradient').set('content-type', 'application/octet-stream').send(body).expect(400);
+    expect(missing.body.detail).toBe('querystring.modelId is required when the body is application/octet-stream');
+    await postBinary(mainThread, '/gradient', 'nope', body).expect(404);
+    const refused = await mainThread.http.post('/gradient').set('accept', 'text/html').send({ modelId: 'demo', points: [[0, 1]] }).expect(406);
+    expect(refused.body).toMatchObject({ type: '/problems/not-acceptable', status: 406 });
+  });
+});
+
+describe('the worker pool', () => {
+  it.each([1, 2, 3, 1001, 4999])('gives the main thread’s bits for %i points, its slices stitched in order', async (n) => {
+    const model = { layers: 9, dim: 5, inputDim: 3, seed: n, activation: 'sigmoid', output: 'logistic' };
+    const ids = await Promise.all([mainThread, pooled].map(async (app) => (await app.http.post('/models').send(model).expect(201)).body.id));
+    const body = binaryBody(points(n, 3));
+    const [onMain, onPool] = await Promise.all([mainThread, pooled].map((app, i) => postBinary(app, '/gradient', ids[i], body).expect(200)));
+    expect(rawBody(onPool).equals(rawBody(onMain))).toBe(true);
+    const [valuesOnMain, valuesOnPool] = await Promise.all([mainThread, pooled].map((app, i) => postBinary(app, '/evaluate', ids[i], body).expect(200)));
+    expect(rawBody(valuesOnPool).equals(rawBody(valuesOnMain))).toBe(true);
+  });
+
+  it('reports non-finite results by their index in the whole batch', async () => {
+    const model = { activation: 'relu', h: 1, W: [[[1e300, 0], [0, 1]]], b: [[0, 0]], w: [1, 1], mu: 0 };
+    const { id } = (await pooled.http.post('/models').send(model).expect(201)).body;
+    const input = points(1001, 2).map((p, i) => (i === 700 || i === 1000 ? [1e10, 0] : [Math.abs(p[0]) * 1e-3, p[1]]));
+    const response = await pooled.http.post('/gradient').send({ modelId: id, points: input }).expect(422);
+    expect(response.body.points).toEqual([700, 1000]);
+  });
+});
+
+describe('gzip', () => {
+  it('accepts a gzip-compressed JSON body', async () => {
+    const body = gzipSync(JSON.stringify(computeExample.request));
+    const response = await mainThread.http
+      .post('/gradient')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      // As bytes: superagent would otherwise write a Buffer under a JSON content type as JSON.
+      .serialize((bytes: Buffer) => bytes as never)
+      .send(body)
+      .expect(200);
+    expect(response.body.values).toEqual(computeExample.values);
+  });
+
+  it('serves large JSON answers gzip-compressed to clients that accept it, and never raw float64s', async () => {
+    const input = points(500, 2);
+    const json = await mainThread.http
+      .post('/gradient')
+      .set('accept-encoding', 'gzip')
+      .send({ modelId: 'demo', points: input })
+      .buffer(true)
+      .parse(asBytes as never)
+      .expect(200);
+    expect(json.headers['content-encoding']).toBe('gzip');
+    // superagent may already have inflated it; either way it is the JSON answer.
+    const bytes = rawBody(json);
+    const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+    expect(JSON.parse(text.toString()).values).toHaveLength(500);
+    const binary = await postBinary(mainThread, '/gradient', 'demo', binaryBody(input)).set('accept-encoding', 'gzip').expect(200);
+    expect(binary.headers['content-encoding']).toBeUndefined();
+    expect(rawBody(binary)).toHaveLength(500 * 3 * 8);
+  });
+});
