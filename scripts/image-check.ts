@@ -14,10 +14,10 @@
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
 
 const context = fileURLToPath(new URL('../', import.meta.url));
 const keep = process.argv.includes('--keep');
@@ -102,15 +102,6 @@ function run(command: string, options: SpawnOptions): void {
   console.log(`  $ ${command}`);
   const result = spawnSync('sh', ['-c', command], { stdio: 'inherit', ...options });
   if (result.status !== 0) fail(`"${command}" exited with ${result.status}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 /** The user to run as: the Dockerfile's when it exists here, another unprivileged one as root, or ourselves. */

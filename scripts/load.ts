@@ -13,9 +13,9 @@ import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from './free-port.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -31,14 +31,6 @@ const warmup = Number(options.warmup);
 const connections = Number(options.connections);
 const rssBoundMiB = Number(options['rss-bound']);
 const MiB = 1024 * 1024;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;

@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/prom
 import { join } from 'node:path';
 import { RegistryFullError } from './errors.js';
 import { decodeModelFile, encodeModelFile } from './model-file.js';
-import { newRecord, type ModelRecord, type ModelRegistry, type RegistryOptions } from './registry.js';
+import { mapReads, newRecord, type ModelRecord, type ModelRegistry, type RegistryOptions } from './registry.js';
 
 const SUFFIX = '.model';
 const TEMPORARY = '.tmp-';
@@ -71,6 +71,7 @@ export async function createFileRegistry({ dir, capacity, warn }: FileRegistryOp
   let pending = 0;
   const deleting = new Set<string>();
   return {
+    ...mapReads(records),
     async add(entry) {
       if (records.size + pending >= capacity) throw new RegistryFullError(capacity);
       const record = newRecord(entry);
@@ -84,12 +85,6 @@ export async function createFileRegistry({ dir, capacity, warn }: FileRegistryOp
       records.set(record.id, record);
       return record;
     },
-    async get(id) {
-      return records.get(id);
-    },
-    async list() {
-      return [...records.values()];
-    },
     async delete(id) {
       if (!records.has(id) || deleting.has(id)) return false;
       deleting.add(id);
@@ -101,12 +96,6 @@ export async function createFileRegistry({ dir, capacity, warn }: FileRegistryOp
       } finally {
         deleting.delete(id);
       }
-    },
-    async count() {
-      return records.size;
-    },
-    async close() {
-      records.clear();
     },
   };
 }

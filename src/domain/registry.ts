@@ -46,30 +46,35 @@ export function newRecord(entry: NewModel): ModelRecord {
   return Object.freeze({ id, name: entry.name ?? id, createdAt: new Date().toISOString(), model: entry.model });
 }
 
+/** The reads every registry answers from the map of the models it holds. */
+export const mapReads = (records: Map<string, ModelRecord>) => ({
+  async get(id: string) {
+    return records.get(id);
+  },
+  async list() {
+    return [...records.values()];
+  },
+  async count() {
+    return records.size;
+  },
+  async close() {
+    records.clear();
+  },
+});
+
 /** The default registry: in memory, gone when the process ends. */
 export function createMemoryRegistry({ capacity }: RegistryOptions): ModelRegistry {
   const records = new Map<string, ModelRecord>();
   return {
+    ...mapReads(records),
     async add(entry) {
       if (records.size >= capacity) throw new RegistryFullError(capacity);
       const record = newRecord(entry);
       records.set(record.id, record);
       return record;
     },
-    async get(id) {
-      return records.get(id);
-    },
-    async list() {
-      return [...records.values()];
-    },
     async delete(id) {
       return records.delete(id);
-    },
-    async count() {
-      return records.size;
-    },
-    async close() {
-      records.clear();
     },
   };
 }
