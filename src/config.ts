@@ -70,7 +70,7 @@ export const configSchema = Type.Object({
   ),
   WORKER_MIN_FLOPS: Type.Integer({
     minimum: 0,
-    default: 2_000_000,
+    default: 5_000_000,
     description: 'The work (4·K·d² flops a point) from which a batch runs on the worker threads instead of the main thread.',
   }),
   SHUTDOWN_GRACE_MS: Type.Integer({
