@@ -66,9 +66,8 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
       const d0 = model.inputDim;
       const n = points.length / d0;
       const pooled = offloads(model, n);
-      const allocate = pooled ? sharedFloat64 : (length: number) => new Float64Array(length);
       // One block, values then gradients: the binary answer is this block as it is.
-      const results = allocate(withGradient ? n * (1 + d0) : n);
+      const results = allocator(model, n)(withGradient ? n * (1 + d0) : n);
       const values = results.subarray(0, n);
       const gradients = withGradient ? results.subarray(n) : null;
       const start = performance.now();
