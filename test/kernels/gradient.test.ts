@@ -3,18 +3,12 @@ import {
   createModel,
   evaluate,
   hiddenActivationNames,
-  normalGenerator,
   outputActivationNames,
   randomParameters,
   valueAndGradient,
-  type ResNetModel,
 } from '../../src/kernels/index.js';
 import { sameBits } from '../helpers/bits.js';
-
-const randomPoints = (model: ResNetModel, n: number, seed: number): Float64Array => {
-  const normal = normalGenerator(seed);
-  return Float64Array.from({ length: n * model.inputDim }, normal);
-};
+import { randomPoints } from '../helpers/points.js';
 
 describe('central finite differences agree with the backward sweep', () => {
   const step = 1e-6;

@@ -20,11 +20,9 @@ import {
 } from '../../src/kernels/index.js';
 import { chunkSize, simdElementwise } from '../../src/kernels/simd/index.js';
 import { sameBits } from '../helpers/bits.js';
+import { randomPoints } from '../helpers/points.js';
 
-const points = (model: ResNetModel, n: number, seed: number, scale = 1.5): Float64Array => {
-  const normal = normalGenerator(seed);
-  return Float64Array.from({ length: n * model.inputDim }, () => normal() * scale);
-};
+const points = (model: ResNetModel, n: number, seed: number): Float64Array => randomPoints(model, n, seed, 1.5);
 
 function reference(model: ResNetModel, input: Float64Array) {
   const n = input.length / model.inputDim;
