@@ -71,7 +71,7 @@ function readBinary(
 
 export const bodyParsersPlugin = fp(
   async (app) => {
-    const bodyLimit = app.config.BODY_LIMIT;
+    const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
     app.removeContentTypeParser(['text/plain', 'application/json']);
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
       if (body.length === 0) return done(malformed('the body is empty; send a JSON object'), undefined);

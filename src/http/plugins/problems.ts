@@ -47,7 +47,7 @@ function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: numb
 
 export const problemsPlugin = fp(
   async (app) => {
-    const bodyLimit = app.config.BODY_LIMIT;
+    const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
 
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const problem = toProblem(error, request, bodyLimit);
