@@ -1,6 +1,7 @@
 /**
  * End-to-end benchmark of the service over loopback HTTP (npm run bench:http). Every figure is
- * taken in this one run, against servers started here as their own processes:
+ * taken in this one run, against servers started here as their own processes: the service as
+ * `npm start` runs it (the compiled dist/server.js, built by prebench:http), and the baseline.
  *
  *  1. one-point /gradient throughput (K = 20, d = 4, autocannon, 16 connections) against a bare
  *     Fastify POST route answering the same body, at LOG_LEVEL=warn and at the default info;
@@ -16,6 +17,7 @@
  *   npm run bench:http                     all of it (a few minutes)
  *   npm run bench:http -- --seconds 3      autocannon seconds per round (default 5)
  *   npm run bench:http -- --json           one JSON object
+ *   npm run bench:http -- --only one,large  some of: one, large, loop, scaling, threshold
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,10 +32,12 @@ const { values: options } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
+    only: { type: 'string', default: 'one,large,loop,scaling,threshold' },
   },
 });
 const seconds = Number(options.seconds);
 const rounds = Number(options.rounds);
+const sections = new Set(options.only.split(','));
 const root = fileURLToPath(new URL('../', import.meta.url));
 
 const median = (xs: number[]): number => {
@@ -49,7 +53,7 @@ interface Server {
 
 async function start(script: string, env: Record<string, string>): Promise<Server> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child: ChildProcess = spawn(process.execPath, script.endsWith('.ts') ? ['--import', 'tsx', script] : [script], {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -70,9 +74,11 @@ async function start(script: string, env: Record<string, string>): Promise<Serve
   };
 }
 
+/** The service as npm start runs it. */
+const SERVICE = 'dist/server.js';
+
 const json = { 'content-type': 'application/json', 'accept-encoding': 'identity' };
 const binary = { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' };
-const onePoint = JSON.stringify({ modelId: 'demo', points: [[0.5, -0.25]] });
 
 /** Time to the last byte of the answer, read as it streams in (not gathered into one buffer). */
 async function post(url: string, path: string, body: string | Buffer, headers: Record<string, string>): Promise<{ ms: number; length: number }> {
@@ -97,7 +103,7 @@ for (;;) {
   await new Promise((resolve) => setTimeout(resolve, 5));
 }`;
 
-async function createBatchModel(url: string): Promise<string> {
+async function createBatchModel(url: string): Promise<string | undefined> {
   const response = await fetch(`${url}/models`, { method: 'POST', headers: json, body: JSON.stringify({ layers: 20, dim: 4, seed: 0 }) });
   return ((await response.json()) as { id: string }).id;
 }
@@ -106,9 +112,17 @@ const points = (n: number) => Float64Array.from({ length: n * 4 }, normalGenerat
 
 // ---- 1. one point ------------------------------------------------------------------------------
 
+/** A K = 20, d = 4 model on the server, and a one-point /gradient body for it. */
+async function onePointBody(url: string): Promise<string> {
+  // The bare server makes no models; it gets a body of the same shape and length.
+  const modelId = (await createBatchModel(url)) ?? '00000000-0000-4000-8000-000000000000';
+  return JSON.stringify({ modelId, points: [[0.5, -0.25, 0.125, 1]] });
+}
+
 async function throughput(url: string): Promise<number> {
+  const body = await onePointBody(url);
   const run = (duration: number) =>
-    autocannon({ url: `${url}/gradient`, method: 'POST', headers: json, body: onePoint, connections: 16, duration });
+    autocannon({ url: `${url}/gradient`, method: 'POST', headers: json, body, connections: 16, duration });
   await run(2);
   const result = await run(seconds);
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
@@ -116,15 +130,15 @@ async function throughput(url: string): Promise<number> {
 }
 
 async function onePointThroughput() {
-  const sample = await start('src/server.ts', {});
-  const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: onePoint })).text();
+  const sample = await start(SERVICE, {});
+  const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: await onePointBody(sample.url) })).text();
   await sample.stop();
   const rates = { bare: [] as number[], warn: [] as number[], info: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const [name, script, env] of [
-      ['bare', 'bench/bare-server.ts', { ANSWER: answer }],
-      ['warn', 'src/server.ts', { LOG_LEVEL: 'warn' }],
-      ['info', 'src/server.ts', { LOG_LEVEL: 'info' }],
+      ['bare', 'bench/bare-server.mjs', { ANSWER: answer }],
+      ['warn', SERVICE, { LOG_LEVEL: 'warn' }],
+      ['info', SERVICE, { LOG_LEVEL: 'info' }],
     ] as const) {
       const server = await start(script, env);
       rates[name].push(await throughput(server.url));
@@ -159,7 +173,7 @@ function kernelMs(n: number): number {
 
 async function largeBatch() {
   const n = 100_000;
-  const server = await start('src/server.ts', {});
+  const server = await start(SERVICE, {});
   const modelId = await createBatchModel(server.url);
   const input = points(n);
   const asBinary = Buffer.from(input.buffer);
@@ -189,7 +203,7 @@ async function largeBatch() {
 
 async function millionPoints(workers: number, probe: boolean) {
   const n = 1_000_000;
-  const server = await start('src/server.ts', { WORKERS: String(workers) });
+  const server = await start(SERVICE, { WORKERS: String(workers) });
   const modelId = await createBatchModel(server.url);
   const body = Buffer.from(points(n).buffer);
   await post(server.url, `/gradient?modelId=${modelId}`, body, binary);
@@ -219,8 +233,8 @@ async function millionPoints(workers: number, probe: boolean) {
 
 async function threshold() {
   const sizes = [1, 16, 64, 256, 1024, 4096];
-  const main = await start('src/server.ts', { WORKERS: '0' });
-  const pool = await start('src/server.ts', { WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+  const main = await start(SERVICE, { WORKERS: '0' });
+  const pool = await start(SERVICE, { WORKERS: '2', WORKER_MIN_FLOPS: '0' });
   const rows = [];
   for (const n of sizes) {
     const time = async (server: Server) => {
@@ -238,17 +252,17 @@ async function threshold() {
   return rows;
 }
 
-const one = await onePointThroughput();
-const large = await largeBatch();
-const loaded = await millionPoints(2, true);
+const one = sections.has('one') ? await onePointThroughput() : undefined;
+const large = sections.has('large') ? await largeBatch() : undefined;
+const loaded = sections.has('loop') ? await millionPoints(2, true) : undefined;
 // Scaling is timed without the prober, which takes CPU of its own.
-const double = await millionPoints(2, false);
-const single = await millionPoints(1, false);
-const pool = await threshold();
+const double = sections.has('scaling') ? await millionPoints(2, false) : undefined;
+const single = sections.has('scaling') ? await millionPoints(1, false) : undefined;
+const pool = sections.has('threshold') ? await threshold() : undefined;
 const figures = {
   onePoint: one,
   largeBatch: large,
-  eventLoop: {
+  eventLoop: loaded && {
     points: 1_000_000,
     requestMs: Number(loaded.ms.toFixed(0)),
     healthProbes: loaded.health.length,
@@ -256,21 +270,21 @@ const figures = {
     healthP99Ms: Number(percentile(loaded.health, 0.99).toFixed(2)),
     healthMaxMs: Number(Math.max(...loaded.health).toFixed(2)),
   },
-  scaling: { oneWorkerMs: Number(single.ms.toFixed(0)), twoWorkersMs: Number(double.ms.toFixed(0)), speedup: Number((single.ms / double.ms).toFixed(2)) },
+  scaling: single && double && { oneWorkerMs: Number(single.ms.toFixed(0)), twoWorkersMs: Number(double.ms.toFixed(0)), speedup: Number((single.ms / double.ms).toFixed(2)) },
   threshold: pool,
 };
 
 if (options.json) console.log(JSON.stringify(figures));
 else {
   console.log(`HTTP over loopback, Node ${process.version}, medians over alternating rounds\n`);
-  console.log('one-point /gradient, autocannon 16 connections:');
-  console.table([figures.onePoint]);
-  console.log('100,000-point /gradient (K = 20, d = 4) against the kernels alone on one thread:');
-  console.table([figures.largeBatch]);
-  console.log('GET /health/live while a 1,000,000-point binary /gradient runs (2 workers):');
-  console.table([figures.eventLoop]);
-  console.log('1,000,000-point binary /gradient, WORKERS=1 against WORKERS=2:');
-  console.table([figures.scaling]);
-  console.log('small batches (K = 20, d = 4, JSON), main thread against the pool:');
-  console.table(figures.threshold);
+  const table = (title: string, rows: object | object[] | undefined) => {
+    if (rows === undefined) return;
+    console.log(title);
+    console.table(Array.isArray(rows) ? rows : [rows]);
+  };
+  table('one-point /gradient (K = 20, d = 4), autocannon 16 connections:', figures.onePoint);
+  table('100,000-point /gradient (K = 20, d = 4) against the kernels alone on one thread:', figures.largeBatch);
+  table('GET /health/live while a 1,000,000-point binary /gradient runs (2 workers):', figures.eventLoop);
+  table('1,000,000-point binary /gradient, WORKERS=1 against WORKERS=2:', figures.scaling);
+  table('small batches (K = 20, d = 4, JSON), main thread against the pool:', figures.threshold);
 }

@@ -93,8 +93,12 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     closing = true;
     done();
   });
+  // API answers are data, never rendered: the one browser header that matters for them is
+  // nosniff. The documents browsers do render (Swagger UI) get @fastify/helmet's whole set, in
+  // the openapi plugin.
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
     // While shutting down, every answer (in-flight ones too) closes its connection, so that the
     // server can finish closing once they are sent, and clients reconnect to another instance.
     if (closing) reply.header('connection', 'close');

@@ -157,4 +157,25 @@ describe('gzip', () => {
     expect(binary.headers['content-encoding']).toBeUndefined();
     expect(rawBody(binary)).toHaveLength(500 * 3 * 8);
   });
+
+  it('sends short answers as they are, and gzips the model documents and the model list', async () => {
+    const gzipped = async (path: string, body?: object) => {
+      const request = body ? mainThread.http.post(path).send(body) : mainThread.http.get(path);
+      const response = await request.set('accept-encoding', 'gzip').buffer(true).parse(asBytes as never).expect(200);
+      const bytes = rawBody(response);
+      const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+      return { encoding: response.headers['content-encoding'], json: JSON.parse(text.toString()) };
+    };
+    const one = await gzipped('/gradient', { modelId: 'demo', points: [[0.5, -0.25]] });
+    expect(one.encoding).toBeUndefined();
+    expect(one.json.values).toHaveLength(1);
+    const { id } = (await mainThread.http.post('/models').send({ layers: 8, dim: 16, seed: 3 }).expect(201)).body;
+    const document = await gzipped(`/models/${id}`);
+    expect(document.encoding).toBe('gzip');
+    expect(document.json.W).toHaveLength(8);
+    for (let i = 0; i < 40; i++) await mainThread.http.post('/models').send({ layers: 1, dim: 1, seed: i }).expect(201);
+    const list = await gzipped('/models');
+    expect(list.encoding).toBe('gzip');
+    expect(list.json.models.length).toBeGreaterThan(40);
+  });
 });

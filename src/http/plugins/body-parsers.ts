@@ -3,18 +3,33 @@
  * (application/octet-stream); text/plain, which Fastify accepts by default, gets 415. The JSON
  * parser is Fastify's own choice, secure-json-parse, refusing __proto__ and constructor.prototype
  * keys; it is registered here so that a syntax error's position reaches the client. Bodies may
- * come gzip-compressed, and JSON answers go out gzip-compressed to clients that accept it
- * (@fastify/compress); answers are negotiated by Accept (@fastify/accepts).
+ * come gzip-compressed on every route (@fastify/compress). Answers are compressed where they can
+ * be large: routes opt in with `compress: {}`, or call `reply.compress()` for large answers only
+ * (compressAnswer), so that small answers skip the compression hooks altogether. Answers are
+ * negotiated by Accept (@fastify/accepts).
  */
 import accepts from '@fastify/accepts';
 import compress from '@fastify/compress';
-import type { FastifyError, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
 
 const parseOptions = { protoAction: 'error', constructorAction: 'error' } as const;
 
 export const BINARY_MEDIA_TYPE = 'application/octet-stream';
+
+/** Answers shorter than this (in bytes) go out as they are: gzip would not pay for itself. */
+export const COMPRESS_THRESHOLD = 1024;
+
+/**
+ * Sends a JSON text, gzip-compressed when it is long and the client accepts gzip. Short answers,
+ * the one-point integrator calls, go straight to reply.send without the compression checks.
+ */
+export function compressAnswer(reply: FastifyReply, text: string): FastifyReply {
+  if (text.length < COMPRESS_THRESHOLD) return reply.send(text);
+  reply.compress(text);
+  return reply;
+}
 
 function malformed(message: string): FastifyError {
   return Object.assign(new Error(message), { statusCode: 400, code: 'MALFORMED_JSON', name: 'MalformedJson' }) as FastifyError;
@@ -85,7 +100,9 @@ export const bodyParsersPlugin = fp(
     await app.register(compress, {
       encodings: ['gzip'],
       requestEncodings: ['gzip'],
-      threshold: 1024,
+      globalCompression: false,
+      globalDecompression: true,
+      threshold: COMPRESS_THRESHOLD,
       // JSON only: raw float64s hardly compress, and gzip would cost more than it saves.
       customTypes: () => false,
     });

@@ -60,13 +60,6 @@ export const securityPlugin = fp(
       route.schema = { ...route.schema, response: { ...(route.schema.response as object), ...problemResponses(responses) } };
     });
 
-    // API answers are data, never rendered: the one browser header that matters for them is
-    // nosniff. The documents browsers do render (Swagger UI) get @fastify/helmet's whole set,
-    // in the openapi plugin.
-    app.addHook('onSend', (_request, reply, payload, done) => {
-      reply.header('x-content-type-options', 'nosniff');
-      done(null, payload);
-    });
     if (config.CORS_ORIGIN) {
       const origins = config.CORS_ORIGIN.split(',').map((origin) => origin.trim());
       await app.register(cors, { origin: origins.includes('*') ? true : origins, exposedHeaders: ['location', 'x-request-id', 'retry-after'] });

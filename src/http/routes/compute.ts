@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../exact-json.js';
-import { BINARY_MEDIA_TYPE } from '../plugins/body-parsers.js';
+import { BINARY_MEDIA_TYPE, compressAnswer } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -58,7 +58,7 @@ function handler(withGradient: boolean) {
     const text = gradients
       ? `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)},"gradients":${rowsJson(gradients, model.inputDim)}}`
       : `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)}}`;
-    return reply.type(JSON_MEDIA_TYPE).send(text);
+    return compressAnswer(reply.type(JSON_MEDIA_TYPE), text);
   };
 }
 

@@ -4,6 +4,7 @@ import { modelFromDocument, modelShape, nestedParameters } from '../../domain/do
 import { ModelNotFoundError } from '../../domain/errors.js';
 import type { ModelRecord } from '../../domain/registry.js';
 import { exactJson, JSON_MEDIA_TYPE } from '../exact-json.js';
+import { compressAnswer } from '../plugins/body-parsers.js';
 import { CreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';
 
@@ -51,6 +52,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/models',
     {
+      // A thousand models make a long list: gzip it for clients that accept it.
+      compress: {},
       config: { access: 'read' },
       schema: {
         operationId: 'listModels',
@@ -83,7 +86,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const record = await app.registry.get(request.params.id);
       if (record === undefined) throw new ModelNotFoundError(request.params.id);
       // Written by exactJson, so that every float64 (−0 included) reads back bit for bit.
-      return reply.type(JSON_MEDIA_TYPE).send(exactJson({ ...summary(record), ...nestedParameters(record.model) }) as never);
+      return compressAnswer(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
     },
   );
 

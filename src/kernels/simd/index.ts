@@ -65,11 +65,16 @@ let heap = new Float64Array(0);
 
 const align = (bytes: number): number => Math.ceil(bytes / 64) * 64;
 
-/** Makes the memory at least `end` bytes long, and returns a current Float64Array view of it. */
+/**
+ * Makes the memory at least `end` bytes long, and returns a current Float64Array view of it. Only
+ * this module grows the memory, and growing detaches the old view (its length becomes 0), so the
+ * view's length tells whether it is current without asking the memory for its buffer.
+ */
 function reserve(end: number): Float64Array {
+  if (end <= heap.byteLength) return heap;
   const { memory } = kernels!;
   if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
-  if (heap.buffer !== memory.buffer) heap = new Float64Array(memory.buffer);
+  heap = new Float64Array(memory.buffer);
   return heap;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The baseline for npm run bench:http: a bare Fastify POST route that parses the same JSON body
  * as /gradient and answers with the same JSON text, with no validation, kernels or plugins.
+ * Plain JavaScript, so that it runs as directly as the service's compiled dist/server.js.
  */
 import Fastify from 'fastify';
 
