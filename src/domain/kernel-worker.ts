@@ -3,7 +3,31 @@
  * results are views of shared memory, written in place; the model's parameters are shared too,
  * and each worker builds its model once per model key and keeps the most recent few.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { createModel, evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
+
+/**
+ * The niceness of kernel threads. On a machine whose cores the workers fill, the event loop still
+ * answers at once (health probes, small requests): the scheduler runs it ahead of these threads
+ * whenever it wakes. A positive niceness needs no privileges.
+ */
+export const KERNEL_THREAD_NICENESS = 10;
+
+/**
+ * Lowers this thread's priority, and this thread's only: on Linux every thread has its own id,
+ * which /proc/thread-self names, and setpriority applies to that id alone. Elsewhere, or when it
+ * is refused, the thread keeps the normal priority.
+ */
+function yieldToEventLoop(): void {
+  try {
+    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(threadId) && threadId > 0) setPriority(threadId, KERNEL_THREAD_NICENESS);
+  } catch {
+    // Not Linux, or not allowed: run at the normal priority.
+  }
+}
+yieldToEventLoop();
 
 export interface KernelTask {
   /** Identifies the model for the worker's cache; the same key always means the same model. */

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runServerToExit, startServer } from '../helpers/server.js';
@@ -95,5 +96,27 @@ describe('start-up', () => {
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.logs.find((line) => line.msg === 'request completed')).toMatchObject({ route: '/health/live', status: 200 });
+  }, 30_000);
+});
+
+describe('the kernel threads', () => {
+  const niceness = (pid: number): number[] =>
+    readdirSync(`/proc/${pid}/task`).map((task) => {
+      // Fields after the command name, which ends with ") "; niceness is field 19 of the line.
+      const fields = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(fields[16]);
+    });
+
+  it.runIf(process.platform === 'linux')('run at a lower priority than the event loop, which keeps the normal one', async () => {
+    const server = await startServer({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+    const response = await post(server.url, '/gradient', { modelId: 'demo', points: [[1, 2], [3, 4], [5, 6]] });
+    expect(response.status).toBe(200);
+    const pid = server.child.pid!;
+    const levels = niceness(pid);
+    expect(levels.filter((level) => level === 10)).toHaveLength(2);
+    // The main thread's id is the process id.
+    expect(Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[16])).toBe(0);
+    server.child.kill('SIGTERM');
+    await server.exited;
   }, 30_000);
 });
