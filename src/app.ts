@@ -13,6 +13,7 @@ import { modelFromDocument } from './domain/documents.js';
 import { createFileRegistry } from './domain/file-registry.js';
 import { createKernelPool } from './domain/kernel-pool.js';
 import { createMemoryRegistry, type ModelRegistry } from './domain/registry.js';
+import { createSharedMemory } from './domain/shared-memory.js';
 import './http/decorators.js';
 import { createMetrics } from './http/metrics.js';
 import { bodyParsersPlugin } from './http/plugins/body-parsers.js';
@@ -74,6 +75,9 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
   app.decorate('config', config);
   app.decorate('registry', models);
   app.decorate('metrics', metrics);
+  // Memory for large batches is recycled: room for a few of the largest bodies and their results.
+  app.decorate('sharedMemory', createSharedMemory({ retainBytes: 4 * config.BODY_LIMIT }));
+  app.decorateRequest('memoryLease', null);
   const threads = workerThreads(config);
   const pool = threads > 0 ? createKernelPool(threads) : null;
   app.decorate(
@@ -105,6 +109,8 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
+    // The answer is out (or the client is gone): the request's shared memory may serve another.
+    request.memoryLease?.release();
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1e3);
     done();
   });

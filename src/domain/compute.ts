@@ -8,6 +8,14 @@ import { ModelNotFoundError, NonFiniteResultError } from './errors.js';
 import { sharedFloat64, type KernelPool } from './kernel-pool.js';
 import { flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
 import type { ModelRegistry } from './registry.js';
+import type { Lease } from './shared-memory.js';
+
+/**
+ * Where a request's large arrays come from: a lease on recycled shared memory, asked for only
+ * when a batch goes to the pool. Without one, fresh shared memory is used.
+ */
+export type LeaseSource = () => Lease | null;
+const noLease: LeaseSource = () => null;
 
 /** How many offending points a non-finite error names. */
 const REPORTED_NON_FINITE = 10;
@@ -38,8 +46,11 @@ export interface Sweep {
 export function createComputeService({ registry, maxPoints, observe = () => {}, pool = null, poolMinFlops = 0 }: ComputeOptions) {
   const flops = (model: ResNetModel, points: number) => 4 * model.layers * model.dim * model.dim * points;
   const offloads = (model: ResNetModel, points: number) => pool !== null && flops(model, points) >= poolMinFlops;
-  const allocator = (model: ResNetModel, points: number): Allocate =>
-    offloads(model, points) ? sharedFloat64 : (length) => new Float64Array(length);
+  const allocator = (model: ResNetModel, points: number, lease: LeaseSource): Allocate => {
+    if (!offloads(model, points)) return (length) => new Float64Array(length);
+    const leased = lease();
+    return leased ? leased.float64 : sharedFloat64;
+  };
 
   return {
     /** The model with this id; throws ModelNotFoundError. */
@@ -50,30 +61,32 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     },
 
     /** Points given as JSON arrays, in the kernels' layout. */
-    fromJson(model: ResNetModel, points: readonly (readonly number[])[]): Float64Array {
-      return flattenPoints(points, model.inputDim, maxPoints, allocator(model, points.length));
+    fromJson(model: ResNetModel, points: readonly (readonly number[])[], lease: LeaseSource = noLease): Float64Array {
+      return flattenPoints(points, model.inputDim, maxPoints, allocator(model, points.length, lease));
     },
 
     /** Points given as raw little-endian float64s, in the kernels' layout. */
-    fromBytes(model: ResNetModel, bytes: Uint8Array): Float64Array {
+    fromBytes(model: ResNetModel, bytes: Uint8Array, lease: LeaseSource = noLease): Float64Array {
       const points = Math.floor(bytes.length / 8 / model.inputDim);
       // Batches for the pool have their coordinates checked there, off the event loop.
-      return pointsFromBytes(bytes, model.inputDim, maxPoints, allocator(model, points), !offloads(model, points));
+      return pointsFromBytes(bytes, model.inputDim, maxPoints, allocator(model, points, lease), !offloads(model, points));
     },
 
     /** F (and ∇F) at every point; throws NonFiniteResultError when any is not finite. */
-    async sweep(model: ResNetModel, points: Float64Array, withGradient: boolean): Promise<Sweep> {
+    async sweep(model: ResNetModel, points: Float64Array, withGradient: boolean, lease: LeaseSource = noLease): Promise<Sweep> {
       const d0 = model.inputDim;
       const n = points.length / d0;
       const pooled = offloads(model, n);
       // One block, values then gradients: the binary answer is this block as it is.
-      const results = allocator(model, n)(withGradient ? n * (1 + d0) : n);
+      const results = allocator(model, n, lease)(withGradient ? n * (1 + d0) : n);
       const values = results.subarray(0, n);
       const gradients = withGradient ? results.subarray(n) : null;
       const start = performance.now();
       let bad: number[];
       if (pooled) {
-        const outcome = await pool!.run(model, points, values, gradients, REPORTED_NON_FINITE);
+        const run = pool!.run(model, points, values, gradients, REPORTED_NON_FINITE);
+        // The lease's buffers stay out until the threads are done with them, even if the client is not.
+        const outcome = await (lease()?.hold(run) ?? run);
         if (outcome.nonFiniteInput >= 0) throw nonFiniteCoordinate(points, outcome.nonFiniteInput, d0);
         bad = outcome.nonFinitePoints;
       } else {

@@ -8,10 +8,13 @@ import type { Response } from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { computeExample } from '../../src/http/schemas/compute.js';
 import { problemType, startApp } from '../helpers/app.js';
+import { sameBits } from '../helpers/bits.js';
 
 const mainThread = await startApp({ WORKERS: '0', MAX_POINTS: '5000' });
 const pooled = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0', MAX_POINTS: '5000' });
 const limited = await startApp({ BODY_LIMIT: '65536' });
+const recycling = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+const reference = await startApp({ WORKERS: '0' });
 
 const binaryBody = (points: number[][]): Buffer => Buffer.from(Float64Array.from(points.flat()).buffer);
 const rawBody = (response: Response): Buffer => response.body as Buffer;
@@ -122,6 +125,26 @@ describe('the worker pool', () => {
     const input = points(1001, 2).map((p, i) => (i === 700 || i === 1000 ? [1e10, 0] : [Math.abs(p[0]) * 1e-3, p[1]]));
     const response = await pooled.http.post('/gradient').send({ modelId: id, points: input }).expect(422);
     expect(response.body.points).toEqual([700, 1000]);
+  });
+});
+
+describe('recycled shared memory for large batches', () => {
+  const n = 70_000; // 1.1 MB of points and 1.7 MB of results: both recycled
+
+  it('gives the memory back after the answer, and a later batch in the same memory gets its own numbers', async () => {
+    expect(recycling.app.sharedMemory!.retained()).toBe(0);
+    const batches = [0, 1, 2].map((k) => points(n, 2).map(([a, b]) => [a + k, b - 0.5 * k]));
+    for (const batch of batches) {
+      const answer = await postBinary(recycling, '/gradient', 'demo', binaryBody(batch)).expect(200);
+      const expected = await postBinary(reference, '/gradient', 'demo', binaryBody(batch)).expect(200);
+      expect(sameBits(new Float64Array(new Uint8Array(rawBody(answer)).buffer), new Float64Array(new Uint8Array(rawBody(expected)).buffer))).toBe(true);
+      // The body's 2 MiB class and the results' 2 MiB class, both back for the next batch.
+      await expect.poll(() => recycling.app.sharedMemory!.retained()).toBe(4 << 20);
+    }
+    // JSON batches borrow the same way.
+    const json = await recycling.http.post('/evaluate').send({ modelId: 'demo', points: batches[1] }).expect(200);
+    const expected = await reference.http.post('/evaluate').send({ modelId: 'demo', points: batches[1] }).expect(200);
+    expect(json.body.values).toEqual(expected.body.values);
   });
 });
 

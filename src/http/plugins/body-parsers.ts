@@ -13,6 +13,7 @@ import compress from '@fastify/compress';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
+import { leaseOf } from '../decorators.js';
 
 const parseOptions = { protoAction: 'error', constructorAction: 'error' } as const;
 
@@ -54,7 +55,7 @@ function readBinary(
   const declared = request.headers['content-encoding'] ? Number.NaN : Number(request.headers['content-length']);
   const known = Number.isSafeInteger(declared);
   if (known && declared > bodyLimit) return done(tooLarge(bodyLimit));
-  let body = new Uint8Array(new SharedArrayBuffer(known ? declared : 0));
+  let body = known ? (leaseOf(request)?.bytes(declared) ?? new Uint8Array(new SharedArrayBuffer(declared))) : new Uint8Array(new SharedArrayBuffer(0));
   let received = 0;
   let failed = false;
   payload.on('data', (chunk: Buffer) => {

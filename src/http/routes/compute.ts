@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { leaseOf } from '../decorators.js';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../exact-json.js';
 import { BINARY_MEDIA_TYPE, compressAnswer } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
@@ -25,11 +26,11 @@ async function pointsOf(request: FastifyRequest, compute: FastifyRequest['server
       throw new HttpProblem('invalid-request', `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}`);
     }
     const model = await compute.model(modelId);
-    return { modelId, model, points: compute.fromBytes(model, request.body) };
+    return { modelId, model, points: compute.fromBytes(model, request.body, () => leaseOf(request)) };
   }
   const body = request.body as { modelId: string; points: number[][] };
   const model = await compute.model(body.modelId);
-  return { modelId: body.modelId, model, points: compute.fromJson(model, body.points) };
+  return { modelId: body.modelId, model, points: compute.fromJson(model, body.points, () => leaseOf(request)) };
 }
 
 /** The answer's media type: JSON unless Accept asks for raw float64s (checked cheaply first). */
@@ -47,7 +48,7 @@ function handler(withGradient: boolean) {
     }
     const { compute } = request.server;
     const { modelId, model, points } = await pointsOf(request, compute);
-    const { results, values, gradients } = await compute.sweep(model, points, withGradient);
+    const { results, values, gradients } = await compute.sweep(model, points, withGradient, () => leaseOf(request));
     if (type === BINARY_MEDIA_TYPE) {
       return reply
         .type(BINARY_MEDIA_TYPE)
