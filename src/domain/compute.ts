@@ -4,9 +4,10 @@
  * The HTTP layer only translates to and from this.
  */
 import { evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
-import { ModelNotFoundError, NonFiniteResultError } from './errors.js';
-import { sharedFloat64, type KernelPool } from './kernel-pool.js';
-import { flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
+import { MalformedPointsError, ModelNotFoundError, NonFiniteResultError } from './errors.js';
+import { mergeOutcomes, sharedFloat64, type KernelPool } from './kernel-pool.js';
+import type { KernelOutcome } from './kernel-worker.js';
+import { checkByteLength, flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
 import type { ModelRegistry } from './registry.js';
 import type { Lease } from './shared-memory.js';
 
@@ -19,6 +20,36 @@ const noLease: LeaseSource = () => null;
 
 /** How many offending points a non-finite error names. */
 const REPORTED_NON_FINITE = 10;
+
+/**
+ * Raw points still arriving (a request body being read): their length is known before the bytes
+ * are, and the chunks come in order.
+ */
+export interface IncomingBytes {
+  readonly byteLength: number;
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
+
+/** An arriving batch for the pool goes out in about this many slices, each as soon as its bytes are in. */
+const ARRIVAL_SLICES = 8;
+const MIN_SLICE_POINTS = 4096;
+
+/** Reads arriving bytes into `into`, which they must fill exactly; `arrived` hears of each chunk. */
+async function receive(incoming: IncomingBytes, into: Uint8Array, arrived: (received: number) => void = () => {}): Promise<void> {
+  let received = 0;
+  try {
+    for await (const chunk of incoming.chunks) {
+      if (received + chunk.length > into.length) throw new MalformedPointsError('the body is longer than its Content-Length');
+      into.set(chunk, received);
+      received += chunk.length;
+      arrived(received);
+    }
+  } catch (error) {
+    if (error instanceof MalformedPointsError) throw error;
+    throw new MalformedPointsError(`the body could not be read: ${(error as Error).message}`);
+  }
+  if (received !== into.length) throw new MalformedPointsError('the body is shorter than its Content-Length');
+}
 
 /** Told about every kernel run, for metrics; the domain does not know how they are kept. */
 export interface KernelObserver {
@@ -52,6 +83,34 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     return leased ? leased.float64 : sharedFloat64;
   };
 
+  /** One block, values then gradients: the binary answer is this block as it is. */
+  const resultsFor = (model: ResNetModel, n: number, withGradient: boolean, lease: LeaseSource): Sweep => {
+    const results = allocator(model, n, lease)(withGradient ? n * (1 + model.inputDim) : n);
+    return { results, values: results.subarray(0, n), gradients: withGradient ? results.subarray(n) : null };
+  };
+
+  /** Points [from, to) on the pool, with the results in place and indices relative to `from`. */
+  const onPool = (model: ResNetModel, points: Float64Array, { values, gradients }: Sweep, from: number, to: number, lease: LeaseSource) => {
+    const d0 = model.inputDim;
+    const run = pool!.run(
+      model,
+      points.subarray(from * d0, to * d0),
+      values.subarray(from, to),
+      gradients ? gradients.subarray(from * d0, to * d0) : null,
+      REPORTED_NON_FINITE,
+    );
+    // The lease's buffers stay out until the threads are done with them, even if the client is not.
+    return lease()?.hold(run) ?? run;
+  };
+
+  /** Records the run, and throws for a non-finite coordinate or result. */
+  const settle = (model: ResNetModel, points: Float64Array, sweep: Sweep, outcome: KernelOutcome, start: number): Sweep => {
+    if (outcome.nonFiniteInput >= 0) throw nonFiniteCoordinate(points, outcome.nonFiniteInput, model.inputDim);
+    observe(sweep.gradients ? 'gradient' : 'evaluate', sweep.values.length, (performance.now() - start) / 1e3);
+    if (outcome.nonFinitePoints.length > 0) throw new NonFiniteResultError(outcome.nonFinitePoints, REPORTED_NON_FINITE);
+    return sweep;
+  };
+
   return {
     /** The model with this id; throws ModelNotFoundError. */
     async model(modelId: string): Promise<ResNetModel> {
@@ -76,27 +135,57 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     async sweep(model: ResNetModel, points: Float64Array, withGradient: boolean, lease: LeaseSource = noLease): Promise<Sweep> {
       const d0 = model.inputDim;
       const n = points.length / d0;
-      const pooled = offloads(model, n);
-      // One block, values then gradients: the binary answer is this block as it is.
-      const results = allocator(model, n, lease)(withGradient ? n * (1 + d0) : n);
-      const values = results.subarray(0, n);
-      const gradients = withGradient ? results.subarray(n) : null;
+      const sweep = resultsFor(model, n, withGradient, lease);
       const start = performance.now();
-      let bad: number[];
-      if (pooled) {
-        const run = pool!.run(model, points, values, gradients, REPORTED_NON_FINITE);
-        // The lease's buffers stay out until the threads are done with them, even if the client is not.
-        const outcome = await (lease()?.hold(run) ?? run);
-        if (outcome.nonFiniteInput >= 0) throw nonFiniteCoordinate(points, outcome.nonFiniteInput, d0);
-        bad = outcome.nonFinitePoints;
+      let outcome: KernelOutcome;
+      if (offloads(model, n)) {
+        outcome = await onPool(model, points, sweep, 0, n, lease);
       } else {
+        const { values, gradients } = sweep;
         if (gradients) valueAndGradientInto(model, points, values, gradients);
         else evaluateInto(model, points, values);
-        bad = nonFinitePoints(values, gradients, d0, REPORTED_NON_FINITE);
+        outcome = { nonFiniteInput: -1, nonFinitePoints: nonFinitePoints(values, gradients, d0, REPORTED_NON_FINITE) };
       }
-      observe(withGradient ? 'gradient' : 'evaluate', n, (performance.now() - start) / 1e3);
-      if (bad.length > 0) throw new NonFiniteResultError(bad, REPORTED_NON_FINITE);
-      return { results, values, gradients };
+      return settle(model, points, sweep, outcome, start);
+    },
+
+    /**
+     * F (and ∇F) at raw points as they arrive. A batch for the pool starts on its first slice as
+     * soon as those bytes are in, so that receiving and computing overlap; smaller batches are
+     * read whole, then swept here.
+     */
+    async sweepIncoming(model: ResNetModel, incoming: IncomingBytes, withGradient: boolean, lease: LeaseSource = noLease): Promise<Sweep> {
+      const d0 = model.inputDim;
+      const n = checkByteLength(incoming.byteLength, d0, maxPoints);
+      if (!offloads(model, n)) {
+        const bytes = new Uint8Array(incoming.byteLength);
+        await receive(incoming, bytes);
+        return this.sweep(model, pointsFromBytes(bytes, d0, maxPoints), withGradient, lease);
+      }
+      const points = allocator(model, n, lease)(n * d0);
+      const sweep = resultsFor(model, n, withGradient, lease);
+      const slice = Math.max(MIN_SLICE_POINTS, Math.ceil(n / ARRIVAL_SLICES));
+      const starts: number[] = [];
+      const runs: Promise<KernelOutcome>[] = [];
+      const dispatch = (from: number, to: number) => {
+        starts.push(from);
+        runs.push(onPool(model, points, sweep, from, to, lease));
+      };
+      const start = performance.now();
+      let dispatched = 0;
+      try {
+        await receive(incoming, new Uint8Array(points.buffer, points.byteOffset, incoming.byteLength), (received) => {
+          const complete = Math.floor(received / (8 * d0));
+          for (; complete - dispatched >= slice; dispatched += slice) dispatch(dispatched, dispatched + slice);
+        });
+      } catch (error) {
+        // The slices already out finish on their own; their outcomes no longer matter.
+        for (const run of runs) run.catch(() => {});
+        throw error;
+      }
+      if (dispatched < n) dispatch(dispatched, n);
+      const outcome = mergeOutcomes(await Promise.all(runs), starts, d0, REPORTED_NON_FINITE);
+      return settle(model, points, sweep, outcome, start);
     },
   };
 }

@@ -54,14 +54,21 @@ export function createKernelPool(threads: number): KernelPool {
         starts.push(start);
         tasks.push(piscina.run(task));
       }
-      const outcomes = await Promise.all(tasks);
-      const badInput = outcomes.findIndex((o) => o.nonFiniteInput >= 0);
-      return {
-        nonFiniteInput: badInput < 0 ? -1 : starts[badInput] * d0 + outcomes[badInput].nonFiniteInput,
-        nonFinitePoints: outcomes.flatMap((o, s) => o.nonFinitePoints.map((p) => starts[s] + p)).slice(0, report),
-      };
+      return mergeOutcomes(await Promise.all(tasks), starts, d0, report);
     },
     close: () => piscina.close(),
+  };
+}
+
+/**
+ * One outcome for a batch from the outcomes of its consecutive slices, which start at the points
+ * `starts`: indices become the batch's, and the earliest bad input wins.
+ */
+export function mergeOutcomes(outcomes: readonly KernelOutcome[], starts: readonly number[], d0: number, report: number): KernelOutcome {
+  const badInput = outcomes.findIndex((o) => o.nonFiniteInput >= 0);
+  return {
+    nonFiniteInput: badInput < 0 ? -1 : starts[badInput] * d0 + outcomes[badInput].nonFiniteInput,
+    nonFinitePoints: outcomes.flatMap((o, s) => o.nonFinitePoints.map((p) => starts[s] + p)).slice(0, report),
   };
 }
 

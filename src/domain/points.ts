@@ -35,6 +35,19 @@ export function flattenPoints(
 export const nonFiniteCoordinate = (points: Float64Array, e: number, inputDim: number): MalformedPointsError =>
   new MalformedPointsError(`points[${Math.floor(e / inputDim)}][${e % inputDim}] is ${points[e]}, not a finite number`);
 
+/** Checks that raw points come to a whole number of them, within the limit; returns how many. */
+export function checkByteLength(byteLength: number, inputDim: number, maxPoints: number): number {
+  const pointBytes = 8 * inputDim;
+  if (byteLength === 0 || byteLength % pointBytes !== 0) {
+    throw new MalformedPointsError(
+      `the body has ${byteLength} bytes, not a positive multiple of ${pointBytes} (inputDim ${inputDim} float64s a point)`,
+    );
+  }
+  const count = byteLength / pointBytes;
+  checkPointCount(count, maxPoints);
+  return count;
+}
+
 /**
  * Points as raw little-endian float64s, point-major: checked for a whole number of points, the
  * limit, and, unless `checkFinite` is false (a worker pool checks them instead), for finite
@@ -47,13 +60,7 @@ export function pointsFromBytes(
   allocate: Allocate = plain,
   checkFinite = true,
 ): Float64Array {
-  const pointBytes = 8 * inputDim;
-  if (bytes.length === 0 || bytes.length % pointBytes !== 0) {
-    throw new MalformedPointsError(
-      `the body has ${bytes.length} bytes, not a positive multiple of ${pointBytes} (inputDim ${inputDim} float64s a point)`,
-    );
-  }
-  checkPointCount(bytes.length / pointBytes, maxPoints);
+  checkByteLength(bytes.length, inputDim, maxPoints);
   // Bytes that already sit in shared memory, 8-aligned, are used where they are.
   const flat =
     bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset % 8 === 0

@@ -14,6 +14,7 @@ const mainThread = await startApp({ WORKERS: '0', MAX_POINTS: '5000' });
 const pooled = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0', MAX_POINTS: '5000' });
 const limited = await startApp({ BODY_LIMIT: '65536' });
 const recycling = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+const slicing = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
 const reference = await startApp({ WORKERS: '0' });
 
 const binaryBody = (points: number[][]): Buffer => Buffer.from(Float64Array.from(points.flat()).buffer);
@@ -125,6 +126,24 @@ describe('the worker pool', () => {
     const input = points(1001, 2).map((p, i) => (i === 700 || i === 1000 ? [1e10, 0] : [Math.abs(p[0]) * 1e-3, p[1]]));
     const response = await pooled.http.post('/gradient').send({ modelId: id, points: input }).expect(422);
     expect(response.body.points).toEqual([700, 1000]);
+  });
+});
+
+describe('a large binary batch, computed slice by slice as it arrives', () => {
+  it('gives the numbers of the main thread, bit for bit, with the last slice a short one', async () => {
+    const batch = points(70_003, 2);
+    const answer = await postBinary(slicing, '/gradient', 'demo', binaryBody(batch)).expect(200);
+    const expected = await postBinary(reference, '/gradient', 'demo', binaryBody(batch)).expect(200);
+    expect(rawBody(answer)).toHaveLength(70_003 * 3 * 8);
+    expect(rawBody(answer).equals(rawBody(expected))).toBe(true);
+  });
+
+  it.each([0, 8_751, 70_002])('names the first bad coordinate, at point %i, whichever slice it is in', async (at) => {
+    const batch = points(70_003, 2);
+    batch[at][1] = Number.NaN;
+    if (at + 5 < batch.length) batch[at + 5][0] = Number.POSITIVE_INFINITY;
+    const response = await postBinary(slicing, '/gradient', 'demo', binaryBody(batch)).expect(400).expect('content-type', problemType);
+    expect(JSON.parse(rawBody(response).toString()).detail).toBe(`points[${at}][1] is NaN, not a finite number`);
   });
 });
 

@@ -13,7 +13,7 @@ import compress from '@fastify/compress';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
-import { leaseOf } from '../decorators.js';
+import type { IncomingBytes } from '../../domain/compute.js';
 
 const parseOptions = { protoAction: 'error', constructorAction: 'error' } as const;
 
@@ -42,29 +42,42 @@ function tooLarge(bodyLimit: number): FastifyError {
 }
 
 /**
- * A binary body, read straight into shared memory sized from Content-Length, so that the worker
- * threads read the points where they landed: no concatenation of chunks, no second copy. A body
- * without a length (chunked, or gzip-encoded) is gathered first.
+ * A binary body whose length is declared: handed to the route as it arrives, unread, so that a
+ * large batch starts computing on its first slices while the rest is still coming in
+ * (ComputeService.sweepIncoming reads it into shared memory, where the worker threads read it).
+ */
+export class IncomingBody implements IncomingBytes {
+  constructor(
+    readonly byteLength: number,
+    readonly chunks: AsyncIterable<Uint8Array>,
+  ) {}
+}
+
+/**
+ * Binary bodies: one with a declared length goes to the route as an IncomingBody; one without
+ * (chunked, or gzip-encoded) is gathered into memory here first, up to the body limit.
  */
 function readBinary(
   request: FastifyRequest,
   payload: NodeJS.ReadableStream,
   bodyLimit: number,
-  done: (error: FastifyError | null, body?: Uint8Array) => void,
+  done: (error: FastifyError | null, body?: Uint8Array | IncomingBody) => void,
 ): void {
   const declared = request.headers['content-encoding'] ? Number.NaN : Number(request.headers['content-length']);
-  const known = Number.isSafeInteger(declared);
-  if (known && declared > bodyLimit) return done(tooLarge(bodyLimit));
-  let body = known ? (leaseOf(request)?.bytes(declared) ?? new Uint8Array(new SharedArrayBuffer(declared))) : new Uint8Array(new SharedArrayBuffer(0));
+  if (Number.isSafeInteger(declared)) {
+    if (declared > bodyLimit) return done(tooLarge(bodyLimit));
+    return done(null, new IncomingBody(declared, payload as AsyncIterable<Uint8Array>));
+  }
+  let body = new Uint8Array(new SharedArrayBuffer(0));
   let received = 0;
   let failed = false;
   payload.on('data', (chunk: Buffer) => {
     if (failed) return;
-    if (received + chunk.length > (known ? declared : bodyLimit)) {
+    if (received + chunk.length > bodyLimit) {
       failed = true;
-      return done(known ? malformed('the body is longer than its Content-Length') : tooLarge(bodyLimit));
+      return done(tooLarge(bodyLimit));
     }
-    if (!known && received + chunk.length > body.length) {
+    if (received + chunk.length > body.length) {
       const grown = new Uint8Array(new SharedArrayBuffer(Math.min(bodyLimit, Math.max(2 * body.length, received + chunk.length))));
       grown.set(body.subarray(0, received));
       body = grown;
@@ -73,9 +86,7 @@ function readBinary(
     received += chunk.length;
   });
   payload.on('end', () => {
-    if (failed) return;
-    if (known && received !== declared) return done(malformed('the body is shorter than its Content-Length'));
-    done(null, body.subarray(0, received));
+    if (!failed) done(null, body.subarray(0, received));
   });
   payload.on('error', (error: Error) => {
     if (!failed) done(Object.assign(error, { statusCode: 400 }) as FastifyError);

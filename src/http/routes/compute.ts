@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { leaseOf } from '../decorators.js';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../exact-json.js';
-import { BINARY_MEDIA_TYPE, compressAnswer } from '../plugins/body-parsers.js';
+import { BINARY_MEDIA_TYPE, compressAnswer, IncomingBody } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -18,19 +18,29 @@ const errors = problemResponses({
 
 const ANSWER_TYPES = ['application/json', BINARY_MEDIA_TYPE];
 
-/** The request's points and model, from a JSON body or from raw float64s with ?modelId=. */
-async function pointsOf(request: FastifyRequest, compute: FastifyRequest['server']['compute']) {
-  if (request.body instanceof Uint8Array) {
+/**
+ * The sweep a request asks for: over a JSON body's points, or over raw float64s with ?modelId=,
+ * either still arriving (IncomingBody) or gathered (a body sent without a length).
+ */
+async function sweepOf(request: FastifyRequest, withGradient: boolean) {
+  const { compute } = request.server;
+  const lease = () => leaseOf(request);
+  const { body } = request;
+  if (body instanceof IncomingBody || body instanceof Uint8Array) {
     const { modelId } = request.query as { modelId?: string };
     if (modelId === undefined) {
       throw new HttpProblem('invalid-request', `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}`);
     }
     const model = await compute.model(modelId);
-    return { modelId, model, points: compute.fromBytes(model, request.body, () => leaseOf(request)) };
+    const sweep =
+      body instanceof IncomingBody
+        ? await compute.sweepIncoming(model, body, withGradient, lease)
+        : await compute.sweep(model, compute.fromBytes(model, body, lease), withGradient, lease);
+    return { modelId, model, ...sweep };
   }
-  const body = request.body as { modelId: string; points: number[][] };
-  const model = await compute.model(body.modelId);
-  return { modelId: body.modelId, model, points: compute.fromJson(model, body.points, () => leaseOf(request)) };
+  const { modelId, points } = body as { modelId: string; points: number[][] };
+  const model = await compute.model(modelId);
+  return { modelId, model, ...(await compute.sweep(model, compute.fromJson(model, points, lease), withGradient, lease)) };
 }
 
 /** The answer's media type: JSON unless Accept asks for raw float64s (checked cheaply first). */
@@ -46,9 +56,7 @@ function handler(withGradient: boolean) {
     if (type === false) {
       throw new HttpProblem('not-acceptable', `Accept '${request.headers.accept}' allows neither application/json nor ${BINARY_MEDIA_TYPE}`);
     }
-    const { compute } = request.server;
-    const { modelId, model, points } = await pointsOf(request, compute);
-    const { results, values, gradients } = await compute.sweep(model, points, withGradient, () => leaseOf(request));
+    const { modelId, model, results, values, gradients } = await sweepOf(request, withGradient);
     if (type === BINARY_MEDIA_TYPE) {
       return reply
         .type(BINARY_MEDIA_TYPE)
