@@ -72,6 +72,18 @@ export interface Sweep {
   readonly values: Float64Array;
   /** Point-major, inputDim per point; null when only values were asked for. */
   readonly gradients: Float64Array | null;
+  /**
+   * When JSON was asked for and the batch ran on the pool: the values as JSON array items and
+   * the gradients as JSON rows, without enclosing brackets, written by the pool threads.
+   */
+  readonly json?: { readonly values: string; readonly gradients: string | null };
+}
+
+export interface SweepOptions {
+  readonly withGradient: boolean;
+  /** The answer will be JSON: a batch on the pool has its text written there too. */
+  readonly json?: boolean;
+  readonly lease?: LeaseSource;
 }
 
 export function createComputeService({ registry, maxPoints, observe = () => {}, pool = null, poolMinFlops = 0 }: ComputeOptions) {
@@ -90,7 +102,7 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
   };
 
   /** Points [from, to) on the pool, with the results in place and indices relative to `from`. */
-  const onPool = (model: ResNetModel, points: Float64Array, { values, gradients }: Sweep, from: number, to: number, lease: LeaseSource) => {
+  const onPool = (model: ResNetModel, points: Float64Array, { values, gradients }: Sweep, from: number, to: number, lease: LeaseSource, json: boolean) => {
     const d0 = model.inputDim;
     const run = pool!.run(
       model,
@@ -98,6 +110,7 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
       values.subarray(from, to),
       gradients ? gradients.subarray(from * d0, to * d0) : null,
       REPORTED_NON_FINITE,
+      json,
     );
     // The lease's buffers stay out until the threads are done with them, even if the client is not.
     return lease()?.hold(run) ?? run;
@@ -108,7 +121,7 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     if (outcome.nonFiniteInput >= 0) throw nonFiniteCoordinate(points, outcome.nonFiniteInput, model.inputDim);
     observe(sweep.gradients ? 'gradient' : 'evaluate', sweep.values.length, (performance.now() - start) / 1e3);
     if (outcome.nonFinitePoints.length > 0) throw new NonFiniteResultError(outcome.nonFinitePoints, REPORTED_NON_FINITE);
-    return sweep;
+    return outcome.json ? { ...sweep, json: outcome.json } : sweep;
   };
 
   return {
@@ -132,14 +145,14 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     },
 
     /** F (and ∇F) at every point; throws NonFiniteResultError when any is not finite. */
-    async sweep(model: ResNetModel, points: Float64Array, withGradient: boolean, lease: LeaseSource = noLease): Promise<Sweep> {
+    async sweep(model: ResNetModel, points: Float64Array, { withGradient, json = false, lease = noLease }: SweepOptions): Promise<Sweep> {
       const d0 = model.inputDim;
       const n = points.length / d0;
       const sweep = resultsFor(model, n, withGradient, lease);
       const start = performance.now();
       let outcome: KernelOutcome;
       if (offloads(model, n)) {
-        outcome = await onPool(model, points, sweep, 0, n, lease);
+        outcome = await onPool(model, points, sweep, 0, n, lease, json);
       } else {
         const { values, gradients } = sweep;
         if (gradients) valueAndGradientInto(model, points, values, gradients);
@@ -154,13 +167,14 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
      * soon as those bytes are in, so that receiving and computing overlap; smaller batches are
      * read whole, then swept here.
      */
-    async sweepIncoming(model: ResNetModel, incoming: IncomingBytes, withGradient: boolean, lease: LeaseSource = noLease): Promise<Sweep> {
+    async sweepIncoming(model: ResNetModel, incoming: IncomingBytes, options: SweepOptions): Promise<Sweep> {
+      const { withGradient, json = false, lease = noLease } = options;
       const d0 = model.inputDim;
       const n = checkByteLength(incoming.byteLength, d0, maxPoints);
       if (!offloads(model, n)) {
         const bytes = new Uint8Array(incoming.byteLength);
         await receive(incoming, bytes);
-        return this.sweep(model, pointsFromBytes(bytes, d0, maxPoints), withGradient, lease);
+        return this.sweep(model, pointsFromBytes(bytes, d0, maxPoints), options);
       }
       const points = allocator(model, n, lease)(n * d0);
       const sweep = resultsFor(model, n, withGradient, lease);
@@ -169,7 +183,7 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
       const runs: Promise<KernelOutcome>[] = [];
       const dispatch = (from: number, to: number) => {
         starts.push(from);
-        runs.push(onPool(model, points, sweep, from, to, lease));
+        runs.push(onPool(model, points, sweep, from, to, lease, json));
       };
       const start = performance.now();
       let dispatched = 0;

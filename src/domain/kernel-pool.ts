@@ -13,7 +13,14 @@ export interface KernelPool {
    * Runs the kernels on `points` across the threads, writing `values` (and `gradients`), and
    * scans inputs and results there: the outcome's indices are over the whole batch.
    */
-  run(model: ResNetModel, points: Float64Array, values: Float64Array, gradients: Float64Array | null, report: number): Promise<KernelOutcome>;
+  run(
+    model: ResNetModel,
+    points: Float64Array,
+    values: Float64Array,
+    gradients: Float64Array | null,
+    report: number,
+    json: boolean,
+  ): Promise<KernelOutcome>;
   close(): Promise<void>;
 }
 
@@ -34,7 +41,7 @@ export function createKernelPool(threads: number): KernelPool {
   const piscina = new Piscina({ filename: workerFile.href, minThreads: 0, maxThreads: threads, idleTimeout: 60_000 });
   return {
     threads,
-    async run(model, points, values, gradients, report) {
+    async run(model, points, values, gradients, report, json) {
       const d0 = model.inputDim;
       const n = values.length;
       const slices = Math.min(threads, n);
@@ -50,6 +57,7 @@ export function createKernelPool(threads: number): KernelPool {
           values: values.subarray(start, end),
           gradients: gradients ? gradients.subarray(start * d0, end * d0) : null,
           report,
+          json,
         };
         starts.push(start);
         tasks.push(piscina.run(task));
@@ -66,9 +74,17 @@ export function createKernelPool(threads: number): KernelPool {
  */
 export function mergeOutcomes(outcomes: readonly KernelOutcome[], starts: readonly number[], d0: number, report: number): KernelOutcome {
   const badInput = outcomes.findIndex((o) => o.nonFiniteInput >= 0);
+  const texts = outcomes.map((o) => o.json);
+  const json = texts.length > 0 && texts.every((text) => text !== undefined)
+    ? {
+        values: texts.map((text) => text.values).join(','),
+        gradients: texts[0].gradients === null ? null : texts.map((text) => text.gradients).join(','),
+      }
+    : undefined;
   return {
     nonFiniteInput: badInput < 0 ? -1 : starts[badInput] * d0 + outcomes[badInput].nonFiniteInput,
     nonFinitePoints: outcomes.flatMap((o, s) => o.nonFinitePoints.map((p) => starts[s] + p)).slice(0, report),
+    ...(json && { json }),
   };
 }
 

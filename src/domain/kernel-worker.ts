@@ -6,6 +6,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createModel, evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
+import { arrayJson, rowsJson } from './exact-json.js';
 
 /**
  * The niceness of kernel threads. On a machine whose cores the workers fill, the event loop still
@@ -38,6 +39,8 @@ export interface KernelTask {
   readonly gradients: Float64Array | null;
   /** At most this many non-finite results are reported. */
   readonly report: number;
+  /** Also write the slice's results as JSON text, off the event loop. */
+  readonly json: boolean;
 }
 
 /** What a slice found, with indices relative to the slice: the scans run here, off the main thread. */
@@ -46,6 +49,12 @@ export interface KernelOutcome {
   readonly nonFiniteInput: number;
   /** Points whose value or gradient is not finite. */
   readonly nonFinitePoints: number[];
+  /**
+   * When asked for and every result is finite: the slice's values as JSON array items, and its
+   * gradients as JSON rows (`[g0,g1],[g0,g1]`), without the enclosing brackets, ready to be
+   * joined with the other slices' by commas.
+   */
+  readonly json?: { readonly values: string; readonly gradients: string | null };
 }
 
 const CACHED_MODELS = 32;
@@ -69,5 +78,11 @@ export default function runKernel(task: KernelTask): KernelOutcome {
   const model = modelFor(task);
   if (gradients) valueAndGradientInto(model, points, values, gradients);
   else evaluateInto(model, points, values);
-  return { nonFiniteInput: -1, nonFinitePoints: nonFinitePoints(values, gradients, model.inputDim, task.report) };
+  const bad = nonFinitePoints(values, gradients, model.inputDim, task.report);
+  if (!task.json || bad.length > 0) return { nonFiniteInput: -1, nonFinitePoints: bad };
+  const json = {
+    values: arrayJson(values).slice(1, -1),
+    gradients: gradients ? rowsJson(gradients, model.inputDim).slice(1, -1) : null,
+  };
+  return { nonFiniteInput: -1, nonFinitePoints: bad, json };
 }

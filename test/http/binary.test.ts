@@ -118,6 +118,18 @@ describe('the worker pool', () => {
     expect(rawBody(onPool).equals(rawBody(onMain))).toBe(true);
     const [valuesOnMain, valuesOnPool] = await Promise.all([mainThread, pooled].map((app, i) => postBinary(app, '/evaluate', ids[i], body).expect(200)));
     expect(rawBody(valuesOnPool).equals(rawBody(valuesOnMain))).toBe(true);
+    // JSON answers of pooled batches are written by the threads, slice by slice: the same text.
+    for (const route of ['/gradient', '/evaluate']) {
+      const texts = await Promise.all(
+        [mainThread, pooled].map(async (app, i) => {
+          const fromJson = await app.http.post(route).send({ modelId: ids[i], points: points(n, 3) }).expect(200);
+          const fromBinary = await postBinary(app, route, ids[i], body, 'application/json').expect(200);
+          expect(rawBody(fromBinary).toString()).toBe(fromJson.text);
+          return fromJson.text.replace(ids[i], 'id');
+        }),
+      );
+      expect(texts[1]).toBe(texts[0]);
+    }
   });
 
   it('reports non-finite results by their index in the whole batch', async () => {

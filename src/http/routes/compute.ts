@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { leaseOf } from '../decorators.js';
-import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../exact-json.js';
+import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../../domain/exact-json.js';
 import { BINARY_MEDIA_TYPE, compressAnswer, IncomingBody } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
@@ -22,9 +22,10 @@ const ANSWER_TYPES = ['application/json', BINARY_MEDIA_TYPE];
  * The sweep a request asks for: over a JSON body's points, or over raw float64s with ?modelId=,
  * either still arriving (IncomingBody) or gathered (a body sent without a length).
  */
-async function sweepOf(request: FastifyRequest, withGradient: boolean) {
+async function sweepOf(request: FastifyRequest, withGradient: boolean, json: boolean) {
   const { compute } = request.server;
   const lease = () => leaseOf(request);
+  const options = { withGradient, json, lease };
   const { body } = request;
   if (body instanceof IncomingBody || body instanceof Uint8Array) {
     const { modelId } = request.query as { modelId?: string };
@@ -34,13 +35,13 @@ async function sweepOf(request: FastifyRequest, withGradient: boolean) {
     const model = await compute.model(modelId);
     const sweep =
       body instanceof IncomingBody
-        ? await compute.sweepIncoming(model, body, withGradient, lease)
-        : await compute.sweep(model, compute.fromBytes(model, body, lease), withGradient, lease);
+        ? await compute.sweepIncoming(model, body, options)
+        : await compute.sweep(model, compute.fromBytes(model, body, lease), options);
     return { modelId, model, ...sweep };
   }
   const { modelId, points } = body as { modelId: string; points: number[][] };
   const model = await compute.model(modelId);
-  return { modelId, model, ...(await compute.sweep(model, compute.fromJson(model, points, lease), withGradient, lease)) };
+  return { modelId, model, ...(await compute.sweep(model, compute.fromJson(model, points, lease), options)) };
 }
 
 /** The answer's media type: JSON unless Accept asks for raw float64s (checked cheaply first). */
@@ -56,7 +57,7 @@ function handler(withGradient: boolean) {
     if (type === false) {
       throw new HttpProblem('not-acceptable', `Accept '${request.headers.accept}' allows neither application/json nor ${BINARY_MEDIA_TYPE}`);
     }
-    const { modelId, model, results, values, gradients } = await sweepOf(request, withGradient);
+    const { modelId, model, results, values, gradients, json } = await sweepOf(request, withGradient, type !== BINARY_MEDIA_TYPE);
     if (type === BINARY_MEDIA_TYPE) {
       return reply
         .type(BINARY_MEDIA_TYPE)
@@ -64,9 +65,11 @@ function handler(withGradient: boolean) {
         .header('x-input-dim', model.inputDim)
         .send(Buffer.from(results.buffer, results.byteOffset, results.byteLength));
     }
+    // Large batches come with their text already written by the pool threads.
+    const valuesJson = json ? `[${json.values}]` : arrayJson(values);
     const text = gradients
-      ? `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)},"gradients":${rowsJson(gradients, model.inputDim)}}`
-      : `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)}}`;
+      ? `{"modelId":${JSON.stringify(modelId)},"values":${valuesJson},"gradients":${json ? `[${json.gradients}]` : rowsJson(gradients, model.inputDim)}}`
+      : `{"modelId":${JSON.stringify(modelId)},"values":${valuesJson}}`;
     return compressAnswer(reply.type(JSON_MEDIA_TYPE), text);
   };
 }

@@ -3,7 +3,7 @@ import Type from 'typebox';
 import { modelFromDocument, modelShape, nestedParameters } from '../../domain/documents.js';
 import { ModelNotFoundError } from '../../domain/errors.js';
 import type { ModelRecord } from '../../domain/registry.js';
-import { exactJson, JSON_MEDIA_TYPE } from '../exact-json.js';
+import { exactJson, JSON_MEDIA_TYPE } from '../../domain/exact-json.js';
 import { compressAnswer } from '../plugins/body-parsers.js';
 import { CreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { arrayJson, exactJson, rowsJson } from '../../src/http/exact-json.js';
+import { arrayJson, exactJson, rowsJson } from '../../src/domain/exact-json.js';
 
 const awkward = [0.1, -0, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308, 1 / 3, 1e21, 123456789.12345678, 0];
 

@@ -1,10 +1,11 @@
 /**
  * JSON text in which every number keeps its float64 bits. Number → String gives the shortest
  * digits that read back to the same double; the one case JSON.stringify and fast-json-stringify
- * lose is −0, written here as "-0". JSON has no Infinity or NaN, so those are refused: the routes
- * reject non-finite results before they get here.
+ * lose is −0, written here as "-0". JSON has no Infinity or NaN, so those are refused: results
+ * that are not finite are refused before they get here.
  *
- * Routes send this text as it is (`reply.send(text as never)`): the type provider knows only the
+ * The routes write their answers with it, and so do the pool threads for large batches, each the
+ * text of its own slice. The routes send the text as it is: the type provider knows only the
  * object form that the response schema documents.
  */
 
