@@ -3,6 +3,8 @@
  * pool and the main thread give the same bits, slices of any size are stitched back in order,
  * and binary bodies get the same limits and clear errors as JSON ones.
  */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import type { Response } from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +17,7 @@ const pooled = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0', MAX_POINTS:
 const limited = await startApp({ BODY_LIMIT: '65536' });
 const recycling = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
 const slicing = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+const abandoned = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
 const reference = await startApp({ WORKERS: '0' });
 
 const binaryBody = (points: number[][]): Buffer => Buffer.from(Float64Array.from(points.flat()).buffer);
@@ -156,6 +159,29 @@ describe('a large binary batch, computed slice by slice as it arrives', () => {
     if (at + 5 < batch.length) batch[at + 5][0] = Number.POSITIVE_INFINITY;
     const response = await postBinary(slicing, '/gradient', 'demo', binaryBody(batch)).expect(400).expect('content-type', problemType);
     expect(JSON.parse(rawBody(response).toString()).detail).toBe(`points[${at}][1] is NaN, not a finite number`);
+  });
+});
+
+describe('a client that goes away halfway through a large binary body', () => {
+  it('costs the server nothing: no 5xx logged, and the next batch gets its own numbers', async () => {
+    const app = abandoned;
+    const address = await app.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = new URL(address);
+    const batch = binaryBody(points(70_000, 2));
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      `POST /gradient?modelId=demo HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\n` +
+        `accept: application/octet-stream\r\ncontent-length: ${batch.length}\r\n\r\n`,
+    );
+    socket.write(batch.subarray(0, batch.length / 2));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const answer = await postBinary(app, '/gradient', 'demo', batch).expect(200);
+    const expected = await postBinary(reference, '/gradient', 'demo', batch).expect(200);
+    expect(rawBody(answer).equals(rawBody(expected))).toBe(true);
+    expect(app.logs.filter((line) => Number(line.status) >= 500 || line.level === 50)).toEqual([]);
   });
 });
 
