@@ -198,4 +198,19 @@ describe('refused models: a clear problem, and nothing registered', () => {
     const response = await http.post('/models').set('content-type', 'text/plain').send('layers=2').expect(415);
     expect(response.body).toMatchObject({ type: '/problems/unsupported-media-type', status: 415 });
   });
+
+  it('raw float64s, which only /evaluate and /gradient take → 415 naming the route, and nothing registered', async () => {
+    const before = (await http.get('/models').expect(200)).body.models.length;
+    const response = await http
+      .post('/models')
+      .set('content-type', 'application/octet-stream')
+      .send(Buffer.from(new Float64Array([1, 2, 3]).buffer))
+      .expect(415)
+      .expect('content-type', /^application\/problem\+json/);
+    expect(response.body).toMatchObject({
+      type: '/problems/unsupported-media-type',
+      detail: '/models does not take application/octet-stream bodies (only /evaluate and /gradient do); send application/json',
+    });
+    expect((await http.get('/models').expect(200)).body.models).toHaveLength(before);
+  });
 });

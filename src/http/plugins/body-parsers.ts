@@ -19,6 +19,13 @@ const parseOptions = { protoAction: 'error', constructorAction: 'error' } as con
 
 export const BINARY_MEDIA_TYPE = 'application/octet-stream';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route takes raw float64 points (application/octet-stream); others answer such bodies 415. */
+    binaryPoints?: boolean;
+  }
+}
+
 /** Answers shorter than this (in bytes) go out as they are: gzip would not pay for itself. */
 export const COMPRESS_THRESHOLD = 1024;
 
@@ -34,6 +41,11 @@ export function compressAnswer(reply: FastifyReply, text: string): FastifyReply 
 
 function malformed(message: string): FastifyError {
   return Object.assign(new Error(message), { statusCode: 400, code: 'MALFORMED_JSON', name: 'MalformedJson' }) as FastifyError;
+}
+
+function notHere(request: FastifyRequest): FastifyError {
+  const error = new Error(`${request.routeOptions.url} does not take ${BINARY_MEDIA_TYPE} bodies (only /evaluate and /gradient do); send application/json`);
+  return Object.assign(error, { statusCode: 415, code: 'BINARY_BODY_NOT_TAKEN' }) as FastifyError;
 }
 
 function tooLarge(bodyLimit: number): FastifyError {
@@ -63,6 +75,7 @@ function readBinary(
   bodyLimit: number,
   done: (error: FastifyError | null, body?: Uint8Array | IncomingBody) => void,
 ): void {
+  if (!request.routeOptions.config.binaryPoints) return done(notHere(request));
   const declared = request.headers['content-encoding'] ? Number.NaN : Number(request.headers['content-length']);
   if (Number.isSafeInteger(declared)) {
     if (declared > bodyLimit) return done(tooLarge(bodyLimit));

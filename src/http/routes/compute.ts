@@ -86,7 +86,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/evaluate',
     {
-      config: { access: 'read' },
+      config: { access: 'read', binaryPoints: true },
       schema: {
         operationId: 'evaluate',
         tags: ['compute'],
@@ -110,7 +110,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/gradient',
     {
-      config: { access: 'read' },
+      config: { access: 'read', binaryPoints: true },
       schema: {
         operationId: 'gradient',
         tags: ['compute'],
