@@ -2,11 +2,34 @@
  * The baseline for npm run bench:http: a bare Fastify POST route that parses the same JSON body
  * as /gradient and answers with the same JSON text, with no validation, kernels or plugins.
  * Plain JavaScript, so that it runs as directly as the service's compiled dist/server.js.
+ *
+ * LAYERS (comma-separated) adds the service's per-request machinery one layer at a time, for the
+ * CPU-per-request ladder: `logger` (pino at warn, a child logger per request), `hooks` (request
+ * ids, an onSend hook setting two headers, an onResponse hook), `schemas` (the route's body and
+ * querystring schemas from dist/, validated by Ajv).
  */
 import Fastify from 'fastify';
 
 const answer = process.env.ANSWER ?? '{}';
-const app = Fastify({ logger: false });
-app.post('/gradient', async (_request, reply) => reply.type('application/json; charset=utf-8').send(answer));
+const layers = new Set((process.env.LAYERS ?? '').split(',').filter(Boolean));
+let requests = 0;
+const app = Fastify({
+  logger: layers.has('logger') ? { level: 'warn' } : false,
+  ...(layers.has('hooks') ? { genReqId: () => `bench-${(++requests).toString(36)}` } : {}),
+});
+if (layers.has('hooks')) {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
+    done(null, payload);
+  });
+  app.addHook('onResponse', (_request, _reply, done) => done());
+}
+let options = {};
+if (layers.has('schemas')) {
+  const { ComputeBody, ComputeQuery } = await import('../dist/http/schemas/compute.js');
+  options = { schema: { querystring: ComputeQuery, body: { content: { 'application/json': { schema: ComputeBody } } } } };
+}
+app.post('/gradient', options, async (_request, reply) => reply.type('application/json; charset=utf-8').send(answer));
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

@@ -4,7 +4,8 @@
  * `npm start` runs it (the compiled dist/server.js, built by prebench:http), and the baseline.
  *
  *  1. one-point /gradient throughput (K = 20, d = 4, autocannon, 16 connections) against a bare
- *     Fastify POST route answering the same body, at LOG_LEVEL=warn and at the default info;
+ *     Fastify POST route answering the same body, at LOG_LEVEL=warn and at the default info; and
+ *     the servers' CPU time per request, from bare Fastify up to the service layer by layer;
  *  2. a 100,000-point /gradient (K = 20, d = 4) with binary and with JSON payloads, against the
  *     kernels' own time for the same batch on one thread, in this process;
  *  3. the event loop while a 1,000,000-point binary /gradient runs: GET /health/live latencies,
@@ -17,10 +18,11 @@
  *   npm run bench:http                     all of it (a few minutes)
  *   npm run bench:http -- --seconds 3      autocannon seconds per round (default 5)
  *   npm run bench:http -- --json           one JSON object
- *   npm run bench:http -- --only one,large  some of: one, large, loop, scaling, threshold
+ *   npm run bench:http -- --only one,large  some of: one, cpu, large, loop, scaling, threshold
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +35,7 @@ const { values: options } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
-    only: { type: 'string', default: 'one,large,loop,scaling,threshold' },
+    only: { type: 'string', default: 'one,cpu,large,loop,scaling,threshold' },
   },
 });
 const seconds = Number(options.seconds);
@@ -49,6 +51,7 @@ const percentile = (xs: number[], q: number): number => [...xs].sort((a, b) => a
 
 interface Server {
   readonly url: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -68,6 +71,7 @@ async function start(script: string, env: Record<string, string>): Promise<Serve
   }
   return {
     url,
+    pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -179,6 +183,48 @@ async function onePointThroughput() {
   };
 }
 
+/** CPU time (user + system) the process has used so far, in µs, from /proc (Linux only). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6;
+}
+
+/**
+ * Server CPU per one-point request, layer by layer from bare Fastify up to the service: since
+ * bare Fastify keeps its core busy, the throughput ratio follows these times. Each server gets
+ * 20,000 requests of warm-up, then its CPU time over 40,000 more is divided among them.
+ */
+async function cpuLadder() {
+  if (process.platform !== 'linux') return undefined;
+  const sample = await start(SERVICE, {});
+  const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: await onePointBody(sample.url) })).text();
+  await sample.stop();
+  const rungs = [
+    ['bare Fastify', 'bench/bare-server.mjs', { ANSWER: answer }],
+    ['+ pino at warn', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger' }],
+    ['+ request ids, onSend, onResponse', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks' }],
+    ['+ the route schemas', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks,schemas' }],
+    ['the service', SERVICE, { LOG_LEVEL: 'warn' }],
+  ] as const;
+  const micros = new Map<string, number[]>();
+  for (let round = 0; round < Math.max(rounds, 4); round++) {
+    for (const [name, script, env] of rungs) {
+      const server = await start(script, env);
+      const body = await onePointBody(server.url);
+      const run = (amount: number) =>
+        autocannon({ url: `${server.url}/gradient`, method: 'POST', headers: json, body, connections: 16, amount });
+      await run(20_000);
+      const before = cpuMicros(server.pid);
+      const result = await run(40_000);
+      if (result.non2xx > 0) throw new Error(`${name}: ${result.non2xx} non-2xx`);
+      const perRequest = (cpuMicros(server.pid) - before) / 40_000;
+      micros.set(name, [...(micros.get(name) ?? []), perRequest]);
+      await server.stop();
+    }
+  }
+  return rungs.map(([name]) => ({ server: name, cpuMicrosecondsPerRequest: Number(median(micros.get(name)!).toFixed(1)) }));
+}
+
 // ---- 2. a large batch ----------------------------------------------------------------------------
 
 function kernelMs(n: number): number {
@@ -277,6 +323,7 @@ async function threshold() {
 }
 
 const one = sections.has('one') ? await onePointThroughput() : undefined;
+const ladder = sections.has('cpu') ? await cpuLadder() : undefined;
 const large = sections.has('large') ? await largeBatch() : undefined;
 const loaded = sections.has('loop') ? await millionPoints(2, true) : undefined;
 // Scaling is timed without the prober, which takes CPU of its own.
@@ -285,6 +332,7 @@ const single = sections.has('scaling') ? await millionPoints(1, false) : undefin
 const pool = sections.has('threshold') ? await threshold() : undefined;
 const figures = {
   onePoint: one,
+  cpuPerRequest: ladder,
   largeBatch: large,
   eventLoop: loaded && {
     points: 1_000_000,
@@ -307,6 +355,7 @@ else {
     console.table(Array.isArray(rows) ? rows : [rows]);
   };
   table('one-point /gradient (K = 20, d = 4), autocannon 16 connections:', figures.onePoint);
+  table('server CPU per one-point request (user + system, µs), layer by layer:', figures.cpuPerRequest);
   table('100,000-point /gradient (K = 20, d = 4) against the kernels alone on one thread:', figures.largeBatch);
   table('GET /health/live while a 1,000,000-point binary /gradient runs (2 workers):', figures.eventLoop);
   table('1,000,000-point binary /gradient, WORKERS=1 against WORKERS=2:', figures.scaling);
