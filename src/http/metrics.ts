@@ -43,27 +43,17 @@ export function createMetrics(countModels: () => Promise<number>) {
     },
   });
 
-  // Label sets are few (routes × statuses), so each one's child is looked up once and kept:
-  // observing through a child skips hashing the labels on every request.
-  const kernelChildren = { evaluate: kernelDuration.labels('evaluate'), gradient: kernelDuration.labels('gradient') };
   const observeKernel: KernelObserver = (operation, points, seconds) => {
     pointsEvaluated.inc(points);
     if (operation === 'gradient') gradientsComputed.inc(points);
-    kernelChildren[operation].observe(seconds);
+    kernelDuration.observe({ operation }, seconds);
   };
-  const requestChildren = new Map<string, ReturnType<typeof requestDuration.labels>>();
 
   return {
     registry,
     observeKernel,
     observeRequest(method: string, route: string, status: number, seconds: number): void {
-      const key = `${method} ${route} ${status}`;
-      let child = requestChildren.get(key);
-      if (child === undefined) {
-        child = requestDuration.labels(method, route, String(status));
-        requestChildren.set(key, child);
-      }
-      child.observe(seconds);
+      requestDuration.observe({ method, route, status }, seconds);
     },
   };
 }
