@@ -21,6 +21,7 @@ interface Kernels {
     layers: number, d: number, dp: number, d0: number, h: number, mu: number, kind: number, logistic: number,
     WT: number, WR: number, b: number, w: number, input: number, value: number, grad: number, scratch: number,
   ): void;
+  numbersJson(input: number, n: number, width: number, out: number): number;
   tanhInPlace(at: number, n: number): void;
   expInPlace(at: number, n: number): void;
 }
@@ -160,6 +161,29 @@ export function simdSweep(model: ResNetModel, points: Float64Array, values: Floa
     values.set(heap.subarray(out / 8, out / 8 + count), start);
     if (gradients) gradients.set(heap.subarray(grads / 8, grads / 8 + count * d0), start * d0);
   }
+}
+
+/**
+ * `values` as JSON text, in bytes, into `into` (see ./assembly/number-text.ts): `x0,x1,…` when
+ * width is 0, else rows of `width` numbers, `[x0,x1],[x2,x3],…`; returns the bytes written. The
+ * values must be finite, and `into` long enough (numbersJsonBound).
+ */
+export function simdNumbersJson(values: Float64Array, width: number, into: Uint8Array): number {
+  const k = kernels!;
+  const per = width === 0 ? SLICE : Math.max(1, Math.floor(SLICE / width)) * width;
+  let written = 0;
+  for (let start = 0; start < values.length; start += per) {
+    const count = Math.min(per, values.length - start);
+    const input = cacheEnd;
+    const out = input + align(count * 8);
+    reserve(out + count * 26 + (width === 0 ? 0 : (count / width) * 2));
+    heap.set(values.subarray(start, start + count), input / 8);
+    if (start > 0) into[written++] = 0x2c;
+    const bytes = k.numbersJson(input, count, width, out);
+    into.set(new Uint8Array(heap.buffer, out, bytes), written);
+    written += bytes;
+  }
+  return written;
 }
 
 /** tanh and exp of the kernels, applied to copies of `x` (for the accuracy tests). */

@@ -449,3 +449,7 @@ export function tanhInPlace(at: usize, n: i32): void {
 export function expInPlace(at: usize, n: i32): void {
   for (let e: usize = 0; e < <usize>n; e += 2) v128.store(at + (e << 3), exp2v(v128.load(at + (e << 3))));
 }
+
+// ---- JSON text of results -------------------------------------------------------------------------
+
+export { numbersJson } from './number-text';
