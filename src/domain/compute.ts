@@ -5,7 +5,7 @@
  */
 import { evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
 import { MalformedPointsError, ModelNotFoundError, NonFiniteResultError } from './errors.js';
-import { mergeOutcomes, sharedFloat64, type KernelPool } from './kernel-pool.js';
+import { mergeOutcomes, sharedFloat64, textRoom, textRoomFor, type JsonText, type KernelPool } from './kernel-pool.js';
 import type { KernelOutcome } from './kernel-worker.js';
 import { checkByteLength, flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
 import type { ModelRegistry } from './registry.js';
@@ -74,9 +74,10 @@ export interface Sweep {
   readonly gradients: Float64Array | null;
   /**
    * When JSON was asked for and the batch ran on the pool: the values as JSON array items and
-   * the gradients as JSON rows, without enclosing brackets, written by the pool threads.
+   * the gradients as JSON rows, without enclosing brackets, written by the pool threads as bytes,
+   * in pieces to be joined with commas (JsonText).
    */
-  readonly json?: { readonly values: string; readonly gradients: string | null };
+  readonly json?: JsonText<Uint8Array[]>;
 }
 
 export interface SweepOptions {
@@ -101,8 +102,20 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     return { results, values: results.subarray(0, n), gradients: withGradient ? results.subarray(n) : null };
   };
 
+  /** Room for the JSON text of a batch on the pool, when JSON was asked for. */
+  const roomFor = (model: ResNetModel, n: number, { withGradient, json = false, lease = noLease }: SweepOptions) =>
+    json ? textRoomFor(n, model.inputDim, withGradient, allocator(model, n, lease)) : null;
+
   /** Points [from, to) on the pool, with the results in place and indices relative to `from`. */
-  const onPool = (model: ResNetModel, points: Float64Array, { values, gradients }: Sweep, from: number, to: number, lease: LeaseSource, json: boolean) => {
+  const onPool = (
+    model: ResNetModel,
+    points: Float64Array,
+    { values, gradients }: Sweep,
+    from: number,
+    to: number,
+    lease: LeaseSource,
+    room: JsonText<Uint8Array> | null,
+  ) => {
     const d0 = model.inputDim;
     const run = pool!.run(
       model,
@@ -110,7 +123,7 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
       values.subarray(from, to),
       gradients ? gradients.subarray(from * d0, to * d0) : null,
       REPORTED_NON_FINITE,
-      json,
+      room && textRoom(room, d0, from, to),
     );
     // The lease's buffers stay out until the threads are done with them, even if the client is not.
     return lease()?.hold(run) ?? run;
@@ -145,14 +158,15 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     },
 
     /** F (and ∇F) at every point; throws NonFiniteResultError when any is not finite. */
-    async sweep(model: ResNetModel, points: Float64Array, { withGradient, json = false, lease = noLease }: SweepOptions): Promise<Sweep> {
+    async sweep(model: ResNetModel, points: Float64Array, options: SweepOptions): Promise<Sweep> {
+      const { withGradient, lease = noLease } = options;
       const d0 = model.inputDim;
       const n = points.length / d0;
       const sweep = resultsFor(model, n, withGradient, lease);
       const start = performance.now();
       let outcome: KernelOutcome;
       if (offloads(model, n)) {
-        outcome = await onPool(model, points, sweep, 0, n, lease, json);
+        outcome = await onPool(model, points, sweep, 0, n, lease, roomFor(model, n, options));
       } else {
         const { values, gradients } = sweep;
         if (gradients) valueAndGradientInto(model, points, values, gradients);
@@ -168,7 +182,7 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
      * read whole, then swept here.
      */
     async sweepIncoming(model: ResNetModel, incoming: IncomingBytes, options: SweepOptions): Promise<Sweep> {
-      const { withGradient, json = false, lease = noLease } = options;
+      const { withGradient, lease = noLease } = options;
       const d0 = model.inputDim;
       const n = checkByteLength(incoming.byteLength, d0, maxPoints);
       if (!offloads(model, n)) {
@@ -178,12 +192,13 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
       }
       const points = allocator(model, n, lease)(n * d0);
       const sweep = resultsFor(model, n, withGradient, lease);
+      const room = roomFor(model, n, options);
       const slice = Math.max(MIN_SLICE_POINTS, Math.ceil(n / ARRIVAL_SLICES));
       const starts: number[] = [];
       const runs: Promise<KernelOutcome>[] = [];
       const dispatch = (from: number, to: number) => {
         starts.push(from);
-        runs.push(onPool(model, points, sweep, from, to, lease, json));
+        runs.push(onPool(model, points, sweep, from, to, lease, room));
       };
       const start = performance.now();
       let dispatched = 0;

@@ -4,14 +4,17 @@
  * shared memory, which the slices read and write in place.
  */
 import { Piscina } from 'piscina';
-import type { ResNetModel } from '../kernels/index.js';
-import type { KernelOutcome, KernelTask } from './kernel-worker.js';
+import { numbersJsonBound, type ResNetModel } from '../kernels/index.js';
+import type { JsonText, KernelOutcome, KernelTask } from './kernel-worker.js';
+
+export type { JsonText } from './kernel-worker.js';
 
 export interface KernelPool {
   readonly threads: number;
   /**
    * Runs the kernels on `points` across the threads, writing `values` (and `gradients`), and
-   * scans inputs and results there: the outcome's indices are over the whole batch.
+   * scans inputs and results there: the outcome's indices are over the whole batch. With `text`,
+   * room for the batch's JSON text (textRoom), the threads write it there too.
    */
   run(
     model: ResNetModel,
@@ -19,7 +22,7 @@ export interface KernelPool {
     values: Float64Array,
     gradients: Float64Array | null,
     report: number,
-    json: boolean,
+    text: JsonText<Uint8Array> | null,
   ): Promise<KernelOutcome>;
   close(): Promise<void>;
 }
@@ -41,7 +44,7 @@ export function createKernelPool(threads: number): KernelPool {
   const piscina = new Piscina({ filename: workerFile.href, minThreads: 0, maxThreads: threads, idleTimeout: 60_000 });
   return {
     threads,
-    async run(model, points, values, gradients, report, json) {
+    async run(model, points, values, gradients, report, text) {
       const d0 = model.inputDim;
       const n = values.length;
       const slices = Math.min(threads, n);
@@ -57,7 +60,7 @@ export function createKernelPool(threads: number): KernelPool {
           values: values.subarray(start, end),
           gradients: gradients ? gradients.subarray(start * d0, end * d0) : null,
           report,
-          json,
+          text: text && textRoom(text, d0, start, end),
         };
         starts.push(start);
         tasks.push(piscina.run(task));
@@ -77,8 +80,8 @@ export function mergeOutcomes(outcomes: readonly KernelOutcome[], starts: readon
   const texts = outcomes.map((o) => o.json);
   const json = texts.length > 0 && texts.every((text) => text !== undefined)
     ? {
-        values: texts.map((text) => text.values).join(','),
-        gradients: texts[0].gradients === null ? null : texts.map((text) => text.gradients).join(','),
+        values: texts.flatMap((text) => text.values),
+        gradients: texts[0].gradients === null ? null : texts.flatMap((text) => text.gradients!),
       }
     : undefined;
   return {
@@ -90,3 +93,19 @@ export function mergeOutcomes(outcomes: readonly KernelOutcome[], starts: readon
 
 /** A Float64Array of `length` in shared memory, which pool threads can read and write. */
 export const sharedFloat64 = (length: number): Float64Array => new Float64Array(new SharedArrayBuffer(length * 8));
+
+/** Room for the JSON text of n points' results: the most numbersJson may write. */
+export function textRoomFor(n: number, d0: number, withGradient: boolean, allocate: (length: number) => Float64Array): JsonText<Uint8Array> {
+  const bytes = (length: number) => {
+    const room = allocate(Math.ceil(length / 8));
+    return new Uint8Array(room.buffer, room.byteOffset, length);
+  };
+  return { values: bytes(numbersJsonBound(n, 0)), gradients: withGradient ? bytes(numbersJsonBound(n * d0, d0)) : null };
+}
+
+/** The part of a batch's text room (textRoomFor) that belongs to points [from, to). */
+export function textRoom(text: JsonText<Uint8Array>, d0: number, from: number, to: number): JsonText<Uint8Array> {
+  const value = numbersJsonBound(1, 0);
+  const row = numbersJsonBound(d0, d0);
+  return { values: text.values.subarray(from * value, to * value), gradients: text.gradients?.subarray(from * row, to * row) ?? null };
+}

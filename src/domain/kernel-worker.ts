@@ -5,8 +5,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { createModel, evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
-import { arrayJson, rowsJson } from './exact-json.js';
+import { createModel, evaluateInto, nonFinitePoints, numbersJson, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
 
 /**
  * The niceness of kernel threads. On a machine whose cores the workers fill, the event loop still
@@ -39,8 +38,18 @@ export interface KernelTask {
   readonly gradients: Float64Array | null;
   /** At most this many non-finite results are reported. */
   readonly report: number;
-  /** Also write the slice's results as JSON text, off the event loop. */
-  readonly json: boolean;
+  /** Where to write the slice's results as JSON text, off the event loop; null when not wanted. */
+  readonly text: JsonText<Uint8Array> | null;
+}
+
+/**
+ * JSON text of results, in shared memory: the values as array items (`x0,x1,…`) and the gradients
+ * as rows (`[g0,g1],[g0,g1],…`), without enclosing brackets. A task is given room for its text; a
+ * batch's text is its slices' pieces, in order, joined with commas.
+ */
+export interface JsonText<Bytes> {
+  readonly values: Bytes;
+  readonly gradients: Bytes | null;
 }
 
 /** What a slice found, with indices relative to the slice: the scans run here, off the main thread. */
@@ -49,12 +58,8 @@ export interface KernelOutcome {
   readonly nonFiniteInput: number;
   /** Points whose value or gradient is not finite. */
   readonly nonFinitePoints: number[];
-  /**
-   * When asked for and every result is finite: the slice's values as JSON array items, and its
-   * gradients as JSON rows (`[g0,g1],[g0,g1]`), without the enclosing brackets, ready to be
-   * joined with the other slices' by commas.
-   */
-  readonly json?: { readonly values: string; readonly gradients: string | null };
+  /** When asked for and every result is finite: the text written, as views of the room given. */
+  readonly json?: JsonText<Uint8Array[]>;
 }
 
 const CACHED_MODELS = 32;
@@ -79,10 +84,11 @@ export default function runKernel(task: KernelTask): KernelOutcome {
   if (gradients) valueAndGradientInto(model, points, values, gradients);
   else evaluateInto(model, points, values);
   const bad = nonFinitePoints(values, gradients, model.inputDim, task.report);
-  if (!task.json || bad.length > 0) return { nonFiniteInput: -1, nonFinitePoints: bad };
+  const { text } = task;
+  if (text === null || bad.length > 0) return { nonFiniteInput: -1, nonFinitePoints: bad };
   const json = {
-    values: arrayJson(values).slice(1, -1),
-    gradients: gradients ? rowsJson(gradients, model.inputDim).slice(1, -1) : null,
+    values: [text.values.subarray(0, numbersJson(values, 0, text.values))],
+    gradients: gradients && text.gradients ? [text.gradients.subarray(0, numbersJson(gradients, model.inputDim, text.gradients))] : null,
   };
   return { nonFiniteInput: -1, nonFinitePoints: bad, json };
 }

@@ -140,6 +140,26 @@ describe('the worker pool', () => {
     }
   });
 
+  it('sends the threads’ JSON text with its exact length, or gzipped, the same text as the main thread’s', async () => {
+    const input = points(4_999, 2);
+    const onMain = await mainThread.http.post('/gradient').send({ modelId: 'demo', points: input }).expect(200);
+    const plain = await pooled.http.post('/gradient').set('accept-encoding', 'identity').send({ modelId: 'demo', points: input }).expect(200);
+    expect(plain.headers['content-length']).toBe(String(Buffer.byteLength(onMain.text)));
+    expect(plain.headers['transfer-encoding']).toBeUndefined();
+    expect(plain.text).toBe(onMain.text);
+    const gzipped = await pooled.http
+      .post('/evaluate')
+      .set('accept-encoding', 'gzip')
+      .send({ modelId: 'demo', points: input })
+      .buffer(true)
+      .parse(asBytes as never)
+      .expect(200);
+    expect(gzipped.headers['content-encoding']).toBe('gzip');
+    expect(gzipped.headers['content-length']).toBeUndefined();
+    const values = await mainThread.http.post('/evaluate').send({ modelId: 'demo', points: input }).expect(200);
+    expect(jsonText(gzipped)).toBe(values.text);
+  });
+
   it('reports non-finite results by their index in the whole batch', async () => {
     const model = { activation: 'relu', h: 1, W: [[[1e300, 0], [0, 1]]], b: [[0, 0]], w: [1, 1], mu: 0 };
     const { id } = (await pooled.http.post('/models').send(model).expect(201)).body;

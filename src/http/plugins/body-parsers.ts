@@ -12,6 +12,7 @@ import accepts from '@fastify/accepts';
 import compress from '@fastify/compress';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { Readable } from 'node:stream';
 import secureJson from 'secure-json-parse';
 import type { IncomingBytes } from '../../domain/compute.js';
 
@@ -31,11 +32,18 @@ export const COMPRESS_THRESHOLD = 1024;
 
 /**
  * Sends a JSON text, gzip-compressed when it is long and the client accepts gzip. Short answers,
- * the one-point integrator calls, go straight to reply.send without the compression checks.
+ * the one-point integrator calls, go straight to reply.send without the compression checks. A
+ * text in pieces (bytes) goes out piece by piece, with its length when it is not compressed.
  */
-export function compressAnswer(reply: FastifyReply, text: string): FastifyReply {
-  if (text.length < COMPRESS_THRESHOLD) return reply.send(text);
-  reply.compress(text);
+export function compressAnswer(reply: FastifyReply, text: string | readonly Buffer[]): FastifyReply {
+  if (typeof text === 'string') {
+    if (text.length < COMPRESS_THRESHOLD) return reply.send(text);
+    reply.compress(text);
+    return reply;
+  }
+  // @fastify/compress drops the length when it compresses.
+  reply.header('content-length', text.reduce((length, piece) => length + piece.length, 0));
+  reply.compress(Readable.from(text));
   return reply;
 }
 

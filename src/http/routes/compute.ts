@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { leaseOf } from '../decorators.js';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../../domain/exact-json.js';
+import type { JsonText } from '../../domain/kernel-pool.js';
 import { BINARY_MEDIA_TYPE, compressAnswer, IncomingBody } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
@@ -51,6 +52,30 @@ function answerType(request: FastifyRequest): string | false {
   return request.accepts().type(ANSWER_TYPES) as string | false;
 }
 
+const COMMA = Buffer.from(',');
+
+/**
+ * The JSON answer around the pool threads' text, as pieces to send one after another: the text
+ * stays where the threads wrote it, and is never made into one string.
+ */
+function jsonPieces(modelId: string, json: JsonText<Uint8Array[]>): Buffer[] {
+  const pieces: Buffer[] = [Buffer.from(`{"modelId":${JSON.stringify(modelId)},"values":[`)];
+  const join = (parts: Uint8Array[]) =>
+    parts
+      .filter((part) => part.length > 0)
+      .forEach((part, i) => {
+        if (i > 0) pieces.push(COMMA);
+        pieces.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+      });
+  join(json.values);
+  if (json.gradients) {
+    pieces.push(Buffer.from('],"gradients":['));
+    join(json.gradients);
+  }
+  pieces.push(Buffer.from(']}'));
+  return pieces;
+}
+
 function handler(withGradient: boolean) {
   return async function answer(request: FastifyRequest, reply: FastifyReply) {
     const type = answerType(request);
@@ -65,11 +90,11 @@ function handler(withGradient: boolean) {
         .header('x-input-dim', model.inputDim)
         .send(Buffer.from(results.buffer, results.byteOffset, results.byteLength));
     }
-    // Large batches come with their text already written by the pool threads.
-    const valuesJson = json ? `[${json.values}]` : arrayJson(values);
+    // Large batches come with their text already written, in bytes, by the pool threads.
+    if (json) return compressAnswer(reply.type(JSON_MEDIA_TYPE), jsonPieces(modelId, json));
     const text = gradients
-      ? `{"modelId":${JSON.stringify(modelId)},"values":${valuesJson},"gradients":${json ? `[${json.gradients}]` : rowsJson(gradients, model.inputDim)}}`
-      : `{"modelId":${JSON.stringify(modelId)},"values":${valuesJson}}`;
+      ? `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)},"gradients":${rowsJson(gradients, model.inputDim)}}`
+      : `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)}}`;
     return compressAnswer(reply.type(JSON_MEDIA_TYPE), text);
   };
 }
