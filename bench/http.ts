@@ -10,7 +10,7 @@
  *     kernels' own time for the same batch on one thread, in this process;
  *  3. the event loop while a 1,000,000-point binary /gradient runs: GET /health/live latencies,
  *     probed from a process of its own;
- *  4. that request with WORKERS=1 and WORKERS=2;
+ *  4. that request with WORKERS=1 and WORKERS=2, in alternating rounds;
  *  5. where the worker pool starts to pay: small batches on the main thread against the pool.
  *
  * Rounds alternate between the servers, and figures are medians, because the machine is shared.
@@ -272,32 +272,55 @@ async function largeBatch() {
 
 // ---- 3 and 4. a million points ---------------------------------------------------------------------
 
-async function millionPoints(workers: number, probe: boolean) {
-  const n = 1_000_000;
+const MILLION = 1_000_000;
+
+/** A server with the K = 20, d = 4 model, warmed up by one 10⁶-point request. */
+async function millionPointServer(workers: number, body: Buffer) {
   const server = await start(SERVICE, { WORKERS: String(workers) });
   const modelId = await createBatchModel(server.url);
-  const body = Buffer.from(points(n).buffer);
-  await post(server.url, `/gradient?modelId=${modelId}`, body, binary);
+  const send = () => post(server.url, `/gradient?modelId=${modelId}`, body, binary);
+  await send();
+  return { server, send };
+}
+
+/** The 10⁶-point request, three times, with /health/live probed while it runs. */
+async function probedMillion() {
+  const body = Buffer.from(points(MILLION).buffer);
+  const { server, send } = await millionPointServer(2, body);
   const times: number[] = [];
   const health: number[] = [];
   for (let round = 0; round < 3; round++) {
-    const prober = probe
-      ? spawn(process.execPath, ['--input-type=module', '-e', PROBE, `${server.url}/health/live`], { stdio: ['ignore', 'pipe', 'inherit'] })
-      : null;
+    const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, `${server.url}/health/live`], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
-    prober?.stdout!.on('data', (chunk) => (output += chunk));
+    prober.stdout!.on('data', (chunk) => (output += chunk));
     // Let the prober get going, then time the request while it probes.
-    if (prober) await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const probedFrom = output.split('\n').filter(Boolean).length;
-    times.push((await post(server.url, `/gradient?modelId=${modelId}`, body, binary)).ms);
-    if (prober) {
-      prober.kill();
-      await once(prober, 'exit');
-      health.push(...output.split('\n').filter(Boolean).slice(probedFrom).map(Number));
-    }
+    times.push((await send()).ms);
+    prober.kill();
+    await once(prober, 'exit');
+    health.push(...output.split('\n').filter(Boolean).slice(probedFrom).map(Number));
   }
   await server.stop();
   return { ms: median(times), health };
+}
+
+/**
+ * The 10⁶-point request with WORKERS=1 and WORKERS=2, both servers up and the rounds alternating,
+ * without a prober (which takes CPU of its own).
+ */
+async function scaling() {
+  const body = Buffer.from(points(MILLION).buffer);
+  const one = await millionPointServer(1, body);
+  const two = await millionPointServer(2, body);
+  const times = { one: [] as number[], two: [] as number[] };
+  for (let round = 0; round < Math.max(rounds, 5); round++) {
+    times.one.push((await one.send()).ms);
+    times.two.push((await two.send()).ms);
+  }
+  await one.server.stop();
+  await two.server.stop();
+  return { one: median(times.one), two: median(times.two) };
 }
 
 // ---- 5. the pool's threshold ----------------------------------------------------------------------
@@ -326,24 +349,22 @@ async function threshold() {
 const one = sections.has('one') ? await onePointThroughput() : undefined;
 const ladder = sections.has('cpu') ? await cpuLadder() : undefined;
 const large = sections.has('large') ? await largeBatch() : undefined;
-const loaded = sections.has('loop') ? await millionPoints(2, true) : undefined;
-// Scaling is timed without the prober, which takes CPU of its own.
-const double = sections.has('scaling') ? await millionPoints(2, false) : undefined;
-const single = sections.has('scaling') ? await millionPoints(1, false) : undefined;
+const loaded = sections.has('loop') ? await probedMillion() : undefined;
+const scaled = sections.has('scaling') ? await scaling() : undefined;
 const pool = sections.has('threshold') ? await threshold() : undefined;
 const figures = {
   onePoint: one,
   cpuPerRequest: ladder,
   largeBatch: large,
   eventLoop: loaded && {
-    points: 1_000_000,
+    points: MILLION,
     requestMs: Number(loaded.ms.toFixed(0)),
     healthProbes: loaded.health.length,
     healthP50Ms: Number(percentile(loaded.health, 0.5).toFixed(2)),
     healthP99Ms: Number(percentile(loaded.health, 0.99).toFixed(2)),
     healthMaxMs: Number(Math.max(...loaded.health).toFixed(2)),
   },
-  scaling: single && double && { oneWorkerMs: Number(single.ms.toFixed(0)), twoWorkersMs: Number(double.ms.toFixed(0)), speedup: Number((single.ms / double.ms).toFixed(2)) },
+  scaling: scaled && { oneWorkerMs: Number(scaled.one.toFixed(0)), twoWorkersMs: Number(scaled.two.toFixed(0)), speedup: Number((scaled.one / scaled.two).toFixed(2)) },
   threshold: pool,
 };
 
