@@ -5,7 +5,8 @@
  */
 import { evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
 import { MalformedPointsError, ModelNotFoundError, NonFiniteResultError } from './errors.js';
-import { mergeOutcomes, sharedFloat64, textRoom, textRoomFor, type JsonText, type KernelPool } from './kernel-pool.js';
+import { textRoom, textRoomFor, writeJsonText, type JsonText } from './json-text.js';
+import { mergeOutcomes, sharedFloat64, type KernelPool } from './kernel-pool.js';
 import type { KernelOutcome } from './kernel-worker.js';
 import { checkByteLength, flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
 import type { ModelRegistry } from './registry.js';
@@ -20,6 +21,12 @@ const noLease: LeaseSource = () => null;
 
 /** How many offending points a non-finite error names. */
 const REPORTED_NON_FINITE = 10;
+
+/**
+ * From this many points, a JSON answer swept on this thread is written by numbersJson too, as on
+ * the pool; smaller ones are written as strings (exact-json), which costs less for a few numbers.
+ */
+const TEXT_POINTS = 64;
 
 /**
  * Raw points still arriving (a request body being read): their length is known before the bytes
@@ -73,9 +80,9 @@ export interface Sweep {
   /** Point-major, inputDim per point; null when only values were asked for. */
   readonly gradients: Float64Array | null;
   /**
-   * When JSON was asked for and the batch ran on the pool: the values as JSON array items and
-   * the gradients as JSON rows, without enclosing brackets, written by the pool threads as bytes,
-   * in pieces to be joined with commas (JsonText).
+   * When JSON was asked for, and the batch has TEXT_POINTS or more: the values as JSON array items
+   * and the gradients as JSON rows, without enclosing brackets, written as bytes (on the pool
+   * threads when the batch ran there), in pieces to be joined with commas (JsonText).
    */
   readonly json?: JsonText<Uint8Array[]>;
 }
@@ -171,7 +178,11 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
         const { values, gradients } = sweep;
         if (gradients) valueAndGradientInto(model, points, values, gradients);
         else evaluateInto(model, points, values);
-        outcome = { nonFiniteInput: -1, nonFinitePoints: nonFinitePoints(values, gradients, d0, REPORTED_NON_FINITE) };
+        const bad = nonFinitePoints(values, gradients, d0, REPORTED_NON_FINITE);
+        outcome = { nonFiniteInput: -1, nonFinitePoints: bad };
+        if (options.json && n >= TEXT_POINTS && bad.length === 0) {
+          outcome = { ...outcome, json: writeJsonText(values, gradients, d0, textRoomFor(n, d0, withGradient, (length) => new Float64Array(length))) };
+        }
       }
       return settle(model, points, sweep, outcome, start);
     },

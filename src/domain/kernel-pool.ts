@@ -4,17 +4,16 @@
  * shared memory, which the slices read and write in place.
  */
 import { Piscina } from 'piscina';
-import { numbersJsonBound, type ResNetModel } from '../kernels/index.js';
-import type { JsonText, KernelOutcome, KernelTask } from './kernel-worker.js';
-
-export type { JsonText } from './kernel-worker.js';
+import type { ResNetModel } from '../kernels/index.js';
+import { textRoom, type JsonText } from './json-text.js';
+import type { KernelOutcome, KernelTask } from './kernel-worker.js';
 
 export interface KernelPool {
   readonly threads: number;
   /**
    * Runs the kernels on `points` across the threads, writing `values` (and `gradients`), and
    * scans inputs and results there: the outcome's indices are over the whole batch. With `text`,
-   * room for the batch's JSON text (textRoom), the threads write it there too.
+   * room for the batch's JSON text (textRoomFor), the threads write it there too.
    */
   run(
     model: ResNetModel,
@@ -94,18 +93,3 @@ export function mergeOutcomes(outcomes: readonly KernelOutcome[], starts: readon
 /** A Float64Array of `length` in shared memory, which pool threads can read and write. */
 export const sharedFloat64 = (length: number): Float64Array => new Float64Array(new SharedArrayBuffer(length * 8));
 
-/** Room for the JSON text of n points' results: the most numbersJson may write. */
-export function textRoomFor(n: number, d0: number, withGradient: boolean, allocate: (length: number) => Float64Array): JsonText<Uint8Array> {
-  const bytes = (length: number) => {
-    const room = allocate(Math.ceil(length / 8));
-    return new Uint8Array(room.buffer, room.byteOffset, length);
-  };
-  return { values: bytes(numbersJsonBound(n, 0)), gradients: withGradient ? bytes(numbersJsonBound(n * d0, d0)) : null };
-}
-
-/** The part of a batch's text room (textRoomFor) that belongs to points [from, to). */
-export function textRoom(text: JsonText<Uint8Array>, d0: number, from: number, to: number): JsonText<Uint8Array> {
-  const value = numbersJsonBound(1, 0);
-  const row = numbersJsonBound(d0, d0);
-  return { values: text.values.subarray(from * value, to * value), gradients: text.gradients?.subarray(from * row, to * row) ?? null };
-}

@@ -5,7 +5,8 @@
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { createModel, evaluateInto, nonFinitePoints, numbersJson, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
+import { createModel, evaluateInto, nonFinitePoints, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
+import { writeJsonText, type JsonText } from './json-text.js';
 
 /**
  * The niceness of kernel threads. On a machine whose cores the workers fill, the event loop still
@@ -38,19 +39,10 @@ export interface KernelTask {
   readonly gradients: Float64Array | null;
   /** At most this many non-finite results are reported. */
   readonly report: number;
-  /** Where to write the slice's results as JSON text, off the event loop; null when not wanted. */
+  /** Room for the slice's results as JSON text, written here, off the event loop; null when not wanted. */
   readonly text: JsonText<Uint8Array> | null;
 }
 
-/**
- * JSON text of results, in shared memory: the values as array items (`x0,x1,…`) and the gradients
- * as rows (`[g0,g1],[g0,g1],…`), without enclosing brackets. A task is given room for its text; a
- * batch's text is its slices' pieces, in order, joined with commas.
- */
-export interface JsonText<Bytes> {
-  readonly values: Bytes;
-  readonly gradients: Bytes | null;
-}
 
 /** What a slice found, with indices relative to the slice: the scans run here, off the main thread. */
 export interface KernelOutcome {
@@ -86,9 +78,5 @@ export default function runKernel(task: KernelTask): KernelOutcome {
   const bad = nonFinitePoints(values, gradients, model.inputDim, task.report);
   const { text } = task;
   if (text === null || bad.length > 0) return { nonFiniteInput: -1, nonFinitePoints: bad };
-  const json = {
-    values: [text.values.subarray(0, numbersJson(values, 0, text.values))],
-    gradients: gradients && text.gradients ? [text.gradients.subarray(0, numbersJson(gradients, model.inputDim, text.gradients))] : null,
-  };
-  return { nonFiniteInput: -1, nonFinitePoints: bad, json };
+  return { nonFiniteInput: -1, nonFinitePoints: bad, json: writeJsonText(values, gradients, model.inputDim, text) };
 }

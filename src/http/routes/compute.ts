@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { leaseOf } from '../decorators.js';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../../domain/exact-json.js';
-import type { JsonText } from '../../domain/kernel-pool.js';
+import type { JsonText } from '../../domain/json-text.js';
 import { BINARY_MEDIA_TYPE, compressAnswer, IncomingBody } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
@@ -55,8 +55,9 @@ function answerType(request: FastifyRequest): string | false {
 const COMMA = Buffer.from(',');
 
 /**
- * The JSON answer around the pool threads' text, as pieces to send one after another: the text
- * stays where the threads wrote it, and is never made into one string.
+ * The JSON answer around the text of its numbers (written by numbersJson, on the pool threads for
+ * large batches), as pieces to send one after another: the text stays where it was written, and
+ * is never made into one string.
  */
 function jsonPieces(modelId: string, json: JsonText<Uint8Array[]>): Buffer[] {
   const pieces: Buffer[] = [Buffer.from(`{"modelId":${JSON.stringify(modelId)},"values":[`)];
@@ -90,7 +91,7 @@ function handler(withGradient: boolean) {
         .header('x-input-dim', model.inputDim)
         .send(Buffer.from(results.buffer, results.byteOffset, results.byteLength));
     }
-    // Large batches come with their text already written, in bytes, by the pool threads.
+    // Batches of more than a few points come with their text already written, in bytes.
     if (json) return compressAnswer(reply.type(JSON_MEDIA_TYPE), jsonPieces(modelId, json));
     const text = gradients
       ? `{"modelId":${JSON.stringify(modelId)},"values":${arrayJson(values)},"gradients":${rowsJson(gradients, model.inputDim)}}`
