@@ -178,6 +178,18 @@ describe('a large binary batch, computed slice by slice as it arrives', () => {
     expect(rawBody(answer).equals(rawBody(expected))).toBe(true);
   });
 
+  it('answers in JSON with the main thread’s text, streamed in pieces with its exact length, or gzipped', async () => {
+    const batch = points(70_003, 2);
+    const expected = await reference.http.post('/gradient').send({ modelId: 'demo', points: batch }).expect(200);
+    const answer = await postBinary(slicing, '/gradient', 'demo', binaryBody(batch), 'application/json').set('accept-encoding', 'identity').expect(200);
+    expect(Buffer.byteLength(expected.text)).toBeGreaterThan(1024 * 1024);
+    expect(answer.headers['content-length']).toBe(String(Buffer.byteLength(expected.text)));
+    expect(rawBody(answer).toString() === expected.text).toBe(true);
+    const gzipped = await postBinary(slicing, '/gradient', 'demo', binaryBody(batch), 'application/json').set('accept-encoding', 'gzip').expect(200);
+    expect(gzipped.headers['content-encoding']).toBe('gzip');
+    expect(jsonText(gzipped) === expected.text).toBe(true);
+  });
+
   it.each([0, 8_751, 70_002])('names the first bad coordinate, at point %i, whichever slice it is in', async (at) => {
     const batch = points(70_003, 2);
     batch[at][1] = Number.NaN;

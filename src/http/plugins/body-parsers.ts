@@ -30,19 +30,23 @@ declare module 'fastify' {
 /** Answers shorter than this (in bytes) go out as they are: gzip would not pay for itself. */
 export const COMPRESS_THRESHOLD = 1024;
 
+/** A text in pieces longer than this goes out as a stream of its pieces rather than one copy. */
+const STREAM_THRESHOLD = 1024 * 1024;
+
 /**
  * Sends a JSON text, gzip-compressed when it is long and the client accepts gzip. Short answers,
  * the one-point integrator calls, go straight to reply.send without the compression checks. A
- * text in pieces (bytes) goes out piece by piece, with its length when it is not compressed.
+ * long text in pieces (bytes) goes out piece by piece, with its length when it is not compressed.
  */
 export function compressAnswer(reply: FastifyReply, text: string | readonly Buffer[]): FastifyReply {
-  if (typeof text === 'string') {
-    if (text.length < COMPRESS_THRESHOLD) return reply.send(text);
-    reply.compress(text);
+  const length = typeof text === 'string' ? text.length : text.reduce((sum, piece) => sum + piece.length, 0);
+  if (length < COMPRESS_THRESHOLD) return reply.send(typeof text === 'string' ? text : Buffer.concat(text));
+  if (typeof text === 'string' || length <= STREAM_THRESHOLD) {
+    reply.compress(typeof text === 'string' ? text : Buffer.concat(text, length));
     return reply;
   }
   // @fastify/compress drops the length when it compresses.
-  reply.header('content-length', text.reduce((length, piece) => length + piece.length, 0));
+  reply.header('content-length', length);
   reply.compress(Readable.from(text));
   return reply;
 }
