@@ -22,6 +22,10 @@ interface Kernels {
     WT: number, WR: number, b: number, w: number, input: number, value: number, grad: number, scratch: number,
   ): void;
   numbersJson(input: number, n: number, width: number, out: number): number;
+  readPointsJson(text: number, length: number, out: number, capacity: number): number;
+  pointsJsonModelIdStart(): number;
+  pointsJsonModelIdEnd(): number;
+  pointsJsonWidth(): number;
   tanhInPlace(at: number, n: number): void;
   expInPlace(at: number, n: number): void;
 }
@@ -184,6 +188,32 @@ export function simdNumbersJson(values: Float64Array, width: number, into: Uint8
     written += bytes;
   }
   return written;
+}
+
+/**
+ * A JSON compute body read from its bytes (see ./assembly/number-parse.ts): the modelId, and the
+ * coordinates, `width` per point, in a new array from `allocate`; null when the body is not in the
+ * shape the reader takes. The module gets room for a number per 4 bytes of text: a body of
+ * shorter numbers than that is left to JSON.parse.
+ */
+export function simdReadPointsJson(
+  bytes: Uint8Array,
+  allocate: (length: number) => Float64Array,
+): { modelId: string; width: number; coordinates: Float64Array } | null {
+  const k = kernels!;
+  const capacity = Math.floor(bytes.length / 4);
+  const text = cacheEnd;
+  const out = text + align(bytes.length);
+  reserve(out + capacity * 8);
+  new Uint8Array(heap.buffer, text, bytes.length).set(bytes);
+  const n = k.readPointsJson(text, bytes.length, out, capacity);
+  if (n < 0) return null;
+  const width = k.pointsJsonWidth();
+  const start = k.pointsJsonModelIdStart();
+  const modelId = Buffer.from(heap.buffer, start, k.pointsJsonModelIdEnd() - start).toString('latin1');
+  const coordinates = allocate(n * width);
+  coordinates.set(heap.subarray(out / 8, out / 8 + n * width));
+  return { modelId, width, coordinates };
 }
 
 /** tanh and exp of the kernels, applied to copies of `x` (for the accuracy tests). */

@@ -453,3 +453,7 @@ export function expInPlace(at: usize, n: i32): void {
 // ---- JSON text of results -------------------------------------------------------------------------
 
 export { numbersJson } from './number-text';
+
+// ---- reading JSON compute bodies ------------------------------------------------------------------
+
+export { pointsJsonModelIdEnd, pointsJsonModelIdStart, pointsJsonWidth, readPointsJson } from './number-parse';
