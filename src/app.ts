@@ -16,7 +16,7 @@ import { createMemoryRegistry, type ModelRegistry } from './domain/registry.js';
 import { createSharedMemory } from './domain/shared-memory.js';
 import './http/decorators.js';
 import { createMetrics } from './http/metrics.js';
-import { bodyParsersPlugin } from './http/plugins/body-parsers.js';
+import { bodyParsersPlugin, pointsBodyValidators } from './http/plugins/body-parsers.js';
 import { openapiPlugin } from './http/plugins/openapi.js';
 import { problemsPlugin } from './http/plugins/problems.js';
 import { securityPlugin } from './http/plugins/security.js';
@@ -60,6 +60,8 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
       // removal of unknown fields (a typo must not fall back to a default), no defaults filled in.
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
     },
+    // Fastify's validators, but for compute bodies the points reader has read (PointsBody).
+    schemaController: { compilersFactory: { buildValidator: pointsBodyValidators } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const models =

@@ -8,7 +8,7 @@ import { MalformedPointsError, ModelNotFoundError, NonFiniteResultError } from '
 import { textRoom, textRoomFor, writeJsonText, type JsonText } from './json-text.js';
 import { mergeOutcomes, sharedFloat64, type KernelPool } from './kernel-pool.js';
 import type { KernelOutcome } from './kernel-worker.js';
-import { checkByteLength, flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
+import { checkByteLength, checkCoordinates, flattenPoints, nonFiniteCoordinate, pointsFromBytes, type Allocate } from './points.js';
 import type { ModelRegistry } from './registry.js';
 import type { Lease } from './shared-memory.js';
 
@@ -165,6 +165,11 @@ export function createComputeService({ registry, maxPoints, observe = () => {}, 
     /** Points given as JSON arrays, in the kernels' layout. */
     fromJson(model: ResNetModel, points: readonly (readonly number[])[], lease: LeaseSource = noLease): Float64Array {
       return flattenPoints(points, model.inputDim, maxPoints, allocator(model, points.length, lease));
+    },
+
+    /** Points already read into the kernels' layout, `width` coordinates each (JSON read by readPointsJson). */
+    fromCoordinates(model: ResNetModel, coordinates: Float64Array, width: number): Float64Array {
+      return checkCoordinates(coordinates, width, model.inputDim, maxPoints);
     },
 
     /** Points given as raw little-endian float64s, in the kernels' layout. */

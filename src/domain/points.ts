@@ -12,6 +12,20 @@ export function checkPointCount(count: number, maxPoints: number): void {
   }
 }
 
+/** The error for point p, which has `length` coordinates where the model takes inputDim. */
+const wrongCoordinates = (p: number, length: number, inputDim: number): PointsShapeError =>
+  new PointsShapeError(`points[${p}]`, `points[${p}] has ${length} coordinates, expected ${inputDim} (the model's inputDim)`);
+
+/**
+ * Points already in the kernels' layout, `width` coordinates each (as the JSON points reader
+ * reads them), checked as flattenPoints checks JSON arrays.
+ */
+export function checkCoordinates(coordinates: Float64Array, width: number, inputDim: number, maxPoints: number): Float64Array {
+  checkPointCount(coordinates.length / width, maxPoints);
+  if (width !== inputDim) throw wrongCoordinates(0, width, inputDim);
+  return coordinates;
+}
+
 /** Points as JSON arrays, flattened point-major into the kernels' layout after a shape check. */
 export function flattenPoints(
   points: readonly (readonly number[])[],
@@ -23,9 +37,7 @@ export function flattenPoints(
   const flat = allocate(points.length * inputDim);
   for (let p = 0; p < points.length; p++) {
     const point = points[p];
-    if (point.length !== inputDim) {
-      throw new PointsShapeError(`points[${p}]`, `points[${p}] has ${point.length} coordinates, expected ${inputDim} (the model's inputDim)`);
-    }
+    if (point.length !== inputDim) throw wrongCoordinates(p, point.length, inputDim);
     for (let i = 0; i < inputDim; i++) flat[p * inputDim + i] = point[i];
   }
   return flat;

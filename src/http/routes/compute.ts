@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { leaseOf } from '../decorators.js';
 import { arrayJson, JSON_MEDIA_TYPE, rowsJson } from '../../domain/exact-json.js';
 import type { JsonText } from '../../domain/json-text.js';
-import { BINARY_MEDIA_TYPE, compressAnswer, IncomingBody } from '../plugins/body-parsers.js';
+import { BINARY_MEDIA_TYPE, compressAnswer, IncomingBody, PointsBody } from '../plugins/body-parsers.js';
 import { HttpProblem } from '../problems.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -20,8 +20,9 @@ const errors = problemResponses({
 const ANSWER_TYPES = ['application/json', BINARY_MEDIA_TYPE];
 
 /**
- * The sweep a request asks for: over a JSON body's points, or over raw float64s with ?modelId=,
- * either still arriving (IncomingBody) or gathered (a body sent without a length).
+ * The sweep a request asks for: over a JSON body's points (already read into float64s when the
+ * points reader took the body: PointsBody), or over raw float64s with ?modelId=, either still
+ * arriving (IncomingBody) or gathered (a body sent without a length).
  */
 async function sweepOf(request: FastifyRequest, withGradient: boolean, json: boolean) {
   const { compute } = request.server;
@@ -39,6 +40,11 @@ async function sweepOf(request: FastifyRequest, withGradient: boolean, json: boo
         ? await compute.sweepIncoming(model, body, options)
         : await compute.sweep(model, compute.fromBytes(model, body, lease), options);
     return { modelId, model, ...sweep };
+  }
+  if (body instanceof PointsBody) {
+    const model = await compute.model(body.modelId);
+    const points = compute.fromCoordinates(model, body.coordinates, body.width);
+    return { modelId: body.modelId, model, ...(await compute.sweep(model, points, options)) };
   }
   const { modelId, points } = body as { modelId: string; points: number[][] };
   const model = await compute.model(modelId);
