@@ -131,23 +131,35 @@ export const READER_MIN_BYTES = 64 * 1024;
 /** …and up to this long: the reader's WebAssembly memory grows to about three times the body, for good. */
 export const READER_MAX_BYTES = 16 * 1024 * 1024;
 
+const plainBytes = (length: number): Uint8Array => Buffer.allocUnsafe(length);
+
 /**
  * Reads a whole body into memory from `allocate`: at once when its length is declared, else
- * growing by doubling, up to the body limit. `done` hears of the bytes, or of the error, once.
+ * growing by doubling, up to the body limit. Without `allocate`, plain memory, and a body that
+ * comes in one chunk is that chunk. `done` hears of the bytes, or of the error, once.
  */
 function gather(
+  request: FastifyRequest,
   payload: NodeJS.ReadableStream,
   declared: number,
   bodyLimit: number,
-  allocate: (length: number) => Uint8Array,
+  allocate: ((length: number) => Uint8Array) | undefined,
   done: (error: FastifyError | null, body?: Uint8Array) => void,
 ): void {
   if (declared > bodyLimit) return done(tooLarge(bodyLimit));
+  const keepChunk = allocate === undefined;
+  allocate ??= plainBytes;
   let body = allocate(Number.isSafeInteger(declared) ? declared : 0);
   let received = 0;
   let failed = false;
   payload.on('data', (chunk: Buffer) => {
     if (failed) return;
+    // A body that comes in one chunk of its declared length is that chunk.
+    if (keepChunk && received === 0 && chunk.length === declared) {
+      body = chunk;
+      received = chunk.length;
+      return;
+    }
     if (received + chunk.length > bodyLimit) {
       failed = true;
       return done(tooLarge(bodyLimit));
@@ -168,14 +180,13 @@ function gather(
     failed = true;
   });
   // A decompressing stream comes paused; a 'data' listener alone would not start it.
-  payload.resume();
+  if (payload !== request.raw) payload.resume();
 }
 
 /** The declared length of a body as it arrives: none when it comes compressed. */
 const declaredLength = (request: FastifyRequest): number =>
   request.headers['content-encoding'] ? Number.NaN : Number(request.headers['content-length']);
 
-const plainBytes = (length: number): Uint8Array => Buffer.allocUnsafe(length);
 
 /**
  * A JSON body, gathered, then read by the points reader when it is a batch for /evaluate or
@@ -187,7 +198,7 @@ function readJson(request: FastifyRequest, payload: NodeJS.ReadableStream, bodyL
   const declared = declaredLength(request);
   const forReader = request.routeOptions.config.binaryPoints && declared >= READER_MIN_BYTES && declared <= READER_MAX_BYTES;
   const lease = forReader ? leaseOf(request) : null;
-  gather(payload, declared, bodyLimit, lease ? (length) => lease.bytes(length) : plainBytes, (error, body) => {
+  gather(request, payload, declared, bodyLimit, lease ? (length) => lease.bytes(length) : undefined, (error, body) => {
     if (error) return done(error);
     if (body!.length === 0) return done(malformed('the body is empty; send a JSON object'));
     if (forReader) {
@@ -218,7 +229,7 @@ function readBinary(
     if (declared > bodyLimit) return done(tooLarge(bodyLimit));
     return done(null, new IncomingBody(declared, payload as AsyncIterable<Uint8Array>));
   }
-  gather(payload, declared, bodyLimit, (length) => new Uint8Array(new SharedArrayBuffer(length)), done);
+  gather(request, payload, declared, bodyLimit, (length) => new Uint8Array(new SharedArrayBuffer(length)), done);
 }
 
 export const bodyParsersPlugin = fp(
