@@ -6,26 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readPointsJson } from '../../src/kernels/index.js';
-import { sameBits } from '../helpers/bits.js';
+import { randomDoubles, sameBits } from '../helpers/bits.js';
 
 const allocate = (length: number) => new Float64Array(length);
 const read = (text: string) => readPointsJson(Buffer.from(text), allocate);
 
-/** Seeded doubles from random 64-bit patterns (xorshift64*), finite only. */
-function randomDoubles(count: number, seed: bigint): number[] {
-  let state = seed;
-  const bits = new BigUint64Array(1);
-  const asDouble = new Float64Array(bits.buffer);
-  const out: number[] = [];
-  while (out.length < count) {
-    state ^= state >> 12n;
-    state ^= (state << 25n) & 0xffffffffffffffffn;
-    state ^= state >> 27n;
-    bits[0] = (state * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn;
-    if (Number.isFinite(asDouble[0])) out.push(asDouble[0]);
-  }
-  return out;
-}
 
 /** Number texts as people and other languages write them, with what JSON.parse makes of them. */
 function writtenNumbers(): string[] {

@@ -6,22 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { numbersJson, numbersJsonBound, simdAvailable } from '../../src/kernels/index.js';
+import { randomDoubles } from '../helpers/bits.js';
 
-/** A seeded stream of 64-bit patterns (xorshift64*), as doubles. */
-function randomDoubles(count: number, seed: bigint): number[] {
-  let state = seed;
-  const bits = new BigUint64Array(1);
-  const asDouble = new Float64Array(bits.buffer);
-  const out: number[] = [];
-  while (out.length < count) {
-    state ^= state >> 12n;
-    state ^= (state << 25n) & 0xffffffffffffffffn;
-    state ^= state >> 27n;
-    bits[0] = (state * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn;
-    if (Number.isFinite(asDouble[0])) out.push(asDouble[0]);
-  }
-  return out;
-}
 
 const next = (x: number, steps: number): number => {
   const bits = new BigInt64Array(Float64Array.of(x).buffer);

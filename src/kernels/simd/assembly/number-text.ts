@@ -13,7 +13,7 @@ import { POW5_INV_SPLIT, POW5_SPLIT } from './pow5-tables';
 
 /** The high 64 bits of a·b. */
 // @ts-ignore: decorator
-@inline function umulh(a: u64, b: u64): u64 {
+@inline export function umulh(a: u64, b: u64): u64 {
   const aLo = a & 0xffffffff, aHi = a >> 32, bLo = b & 0xffffffff, bHi = b >> 32;
   const b00 = aLo * bLo, b01 = aLo * bHi, b10 = aHi * bLo, b11 = aHi * bHi;
   const mid1 = b10 + (b00 >> 32);
