@@ -187,14 +187,18 @@ function gather(
 const declaredLength = (request: FastifyRequest): number =>
   request.headers['content-encoding'] ? Number.NaN : Number(request.headers['content-length']);
 
-
 /**
  * A JSON body, gathered, then read by the points reader when it is a batch for /evaluate or
  * /gradient of READER_MIN_BYTES or more (gathered into the request's recycled memory, where fresh
  * memory's page faults cost more than the reading), and by JSON.parse (secure-json-parse) when
  * the reader does not take it.
  */
-function readJson(request: FastifyRequest, payload: NodeJS.ReadableStream, bodyLimit: number, done: (error: FastifyError | null, body?: unknown) => void): void {
+function readJson(
+  request: FastifyRequest,
+  payload: NodeJS.ReadableStream,
+  bodyLimit: number,
+  done: (error: FastifyError | null, body?: unknown) => void,
+): void {
   const declared = declaredLength(request);
   const forReader = request.routeOptions.config.binaryPoints && declared >= READER_MIN_BYTES && declared <= READER_MAX_BYTES;
   const lease = forReader ? leaseOf(request) : null;
