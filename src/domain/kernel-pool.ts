@@ -92,4 +92,3 @@ export function mergeOutcomes(outcomes: readonly KernelOutcome[], starts: readon
 
 /** A Float64Array of `length` in shared memory, which pool threads can read and write. */
 export const sharedFloat64 = (length: number): Float64Array => new Float64Array(new SharedArrayBuffer(length * 8));
-

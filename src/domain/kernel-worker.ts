@@ -43,7 +43,6 @@ export interface KernelTask {
   readonly text: JsonText<Uint8Array> | null;
 }
 
-
 /** What a slice found, with indices relative to the slice: the scans run here, off the main thread. */
 export interface KernelOutcome {
   /** The first coordinate that is not a finite number, or −1; nothing is computed when there is one. */

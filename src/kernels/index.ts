@@ -10,13 +10,13 @@
  */
 import type { ResNetModel } from './model.js';
 import { referenceEvaluate, referenceValueAndGradient } from './reference.js';
-import { simdAvailable, simdNumbersJson, simdReadPointsJson, simdSweep } from './simd/index.js';
+import { numbersJsonBound, simdAvailable, simdNumbersJson, simdReadPointsJson, simdSweep } from './simd/index.js';
 
 export * from './activations.js';
 export * from './model.js';
 export * from './random.js';
 export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
-export { simdAvailable } from './simd/index.js';
+export { numbersJsonBound, simdAvailable } from './simd/index.js';
 
 export interface ValueAndGradient {
   readonly values: Float64Array;
@@ -91,8 +91,6 @@ export function nonFinitePoints(
   return found;
 }
 
-/** The most bytes numbersJson writes for n numbers in rows of `width` (0: not in rows). */
-export const numbersJsonBound = (n: number, width: number): number => 26 * n + (width === 0 ? 0 : Math.ceil((2 * n) / width));
 
 const numberText = (x: number): string => (Object.is(x, -0) ? '-0' : String(x));
 

@@ -167,6 +167,9 @@ export function simdSweep(model: ResNetModel, points: Float64Array, values: Floa
   }
 }
 
+/** The most bytes the number writer writes for n numbers in rows of `width` (0: not in rows). */
+export const numbersJsonBound = (n: number, width: number): number => 26 * n + (width === 0 ? 0 : Math.ceil((2 * n) / width));
+
 /**
  * `values` as JSON text, in bytes, into `into` (see ./assembly/number-text.ts): `x0,x1,…` when
  * width is 0, else rows of `width` numbers, `[x0,x1],[x2,x3],…`; returns the bytes written. The
@@ -180,7 +183,7 @@ export function simdNumbersJson(values: Float64Array, width: number, into: Uint8
     const count = Math.min(per, values.length - start);
     const input = cacheEnd;
     const out = input + align(count * 8);
-    reserve(out + count * 26 + (width === 0 ? 0 : (count / width) * 2));
+    reserve(out + numbersJsonBound(count, width));
     heap.set(values.subarray(start, start + count), input / 8);
     if (start > 0) into[written++] = 0x2c;
     const bytes = k.numbersJson(input, count, width, out);
