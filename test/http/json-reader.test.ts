@@ -55,25 +55,27 @@ describe('a large JSON batch, read without JSON.parse', () => {
   });
 
   it.each([
-    ['an unknown member', '{"modelId":"demo","points":[[1,2]],"extra":1}'],
-    ['no points', '{"modelId":"demo"}'],
-    ['no modelId', '{"points":[[1,2]]}'],
-    ['an empty modelId', '{"modelId":"","points":[[1,2]]}'],
-    ['a modelId over 100 characters', `{"modelId":"${'m'.repeat(101)}","points":[[1,2]]}`],
-    ['a modelId of another type', '{"modelId":7,"points":[[1,2]]}'],
-    ['an unknown model', '{"modelId":"nope","points":[[1,2]]}'],
-    ['no points in the array', '{"modelId":"demo","points":[]}'],
-    ['an empty point', '{"modelId":"demo","points":[[]]}'],
-    ['a ragged batch', '{"modelId":"demo","points":[[1,2],[1,2],[3]]}'],
-    ['points of the wrong width throughout', '{"modelId":"demo","points":[[1,2,3],[4,5,6]]}'],
-    ['a string for a coordinate', '{"modelId":"demo","points":[[1,"2"]]}'],
-    ['a coordinate too large for a double', '{"modelId":"demo","points":[[1,1e400]]}'],
-    ['a syntax error', '{"modelId":"demo","points":[[1,2]],}'],
-    ['a leading zero', '{"modelId":"demo","points":[[01,2]]}'],
-    ['more points than MAX_POINTS', `{"modelId":"demo","points":[${Array(20_001).fill('[1,2]').join(',')}]}`],
-  ])('with %s: the same error as when JSON.parse reads it', async (_name, text) => {
+    ['an unknown member', false, '{"modelId":"demo","points":[[1,2]],"extra":1}'],
+    ['no points', false, '{"modelId":"demo"}'],
+    ['no modelId', false, '{"points":[[1,2]]}'],
+    ['an empty modelId', true, '{"modelId":"","points":[[1,2]]}'],
+    ['a modelId over 100 characters', true, `{"modelId":"${'m'.repeat(101)}","points":[[1,2]]}`],
+    ['a modelId of another type', false, '{"modelId":7,"points":[[1,2]]}'],
+    ['an unknown model', true, '{"modelId":"nope","points":[[1,2]]}'],
+    ['no points in the array', false, '{"modelId":"demo","points":[]}'],
+    ['an empty point', false, '{"modelId":"demo","points":[[]]}'],
+    ['a ragged batch', false, '{"modelId":"demo","points":[[1,2],[1,2],[3]]}'],
+    ['points of the wrong width throughout', true, '{"modelId":"demo","points":[[1,2,3],[4,5,6]]}'],
+    ['a string for a coordinate', false, '{"modelId":"demo","points":[[1,"2"]]}'],
+    ['a coordinate too large for a double', false, '{"modelId":"demo","points":[[1,1e400]]}'],
+    ['a syntax error', false, '{"modelId":"demo","points":[[1,2]],}'],
+    ['a leading zero', false, '{"modelId":"demo","points":[[01,2]]}'],
+    ['more points than MAX_POINTS', true, `{"modelId":"demo","points":[${Array(20_001).fill('[1,2]').join(',')}]}`],
+  ])('with %s (read by the reader: %s): the same error as when JSON.parse reads it', async (_name, read, text) => {
     const short = await post(onMain, '/gradient', text);
+    vi.mocked(readPointsJson).mockClear();
     const long = await post(onMain, '/gradient', `${text}${padding}`);
+    expect(reads()).toEqual([read]);
     expect(short.status).toBeGreaterThanOrEqual(400);
     expect([long.status, long.body.type, long.body.detail]).toEqual([short.status, short.body.type, short.body.detail]);
   });
