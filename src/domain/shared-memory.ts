@@ -17,8 +17,11 @@ export interface SharedMemoryOptions {
   readonly idleMs?: number;
 }
 
-/** Buffers below this size come and go as usual: their faults cost little. */
-export const RECYCLED_MIN_BYTES = 1 << 20;
+/**
+ * Buffers below this size come and go as usual: the allocator reuses memory of that size, where
+ * larger buffers come as fresh pages.
+ */
+export const RECYCLED_MIN_BYTES = 64 * 1024;
 
 export interface Lease {
   /** `length` float64s, shared with worker threads, from recycled memory when there is some. */

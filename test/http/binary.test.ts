@@ -9,6 +9,7 @@ import { gzipSync, gunzipSync } from 'node:zlib';
 import type { Response } from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { computeExample } from '../../src/http/schemas/compute.js';
+import { valueAndGradient } from '../../src/kernels/index.js';
 import { problemType, startApp } from '../helpers/app.js';
 import { sameBits } from '../helpers/bits.js';
 
@@ -19,6 +20,7 @@ const recycling = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
 const slicing = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
 const abandoned = await startApp({ WORKERS: '2', WORKER_MIN_FLOPS: '0' });
 const reference = await startApp({ WORKERS: '0' });
+const recyclingOnMain = await startApp({ WORKERS: '0' });
 
 const binaryBody = (points: number[][]): Buffer => Buffer.from(Float64Array.from(points.flat()).buffer);
 const rawBody = (response: Response): Buffer => response.body as Buffer;
@@ -237,6 +239,29 @@ describe('recycled shared memory for large batches', () => {
     const json = await recycling.http.post('/evaluate').send({ modelId: 'demo', points: batches[1] }).expect(200);
     const expected = await reference.http.post('/evaluate').send({ modelId: 'demo', points: batches[1] }).expect(200);
     expect(json.body.values).toEqual(expected.body.values);
+  });
+});
+
+describe('recycled memory for mid-sized batches on the main thread', () => {
+  it('lends their large arrays again, and each batch gets its own numbers, in JSON sent with its exact length', async () => {
+    const app = recyclingOnMain;
+    const { model } = (await app.app.registry.get('demo'))!;
+    expect(app.app.sharedMemory!.retained()).toBe(0);
+    // 5,000 points: 80 KB of points, 120 KB of results, a 200 KB body and a ~290 KB answer, all
+    // recycled; 4,200 points fit the same buffers, which still hold the first batch's numbers.
+    for (const [k, n] of [[0, 5_000], [1, 4_200], [2, 5_000]]) {
+      const batch = points(n, 2).map(([a, b]) => [a + k, b - k]);
+      const want = valueAndGradient(model, Float64Array.from(batch.flat()));
+      const binary = await postBinary(app, '/gradient', 'demo', binaryBody(batch)).expect(200);
+      const got = new Float64Array(new Uint8Array(rawBody(binary)).buffer);
+      expect(sameBits(got, Float64Array.from([...want.values, ...want.gradients]))).toBe(true);
+      const json = await app.http.post('/gradient').set('accept-encoding', 'identity').send({ modelId: 'demo', points: batch }).expect(200);
+      expect(json.headers['content-length']).toBe(String(Buffer.byteLength(json.text)));
+      expect(json.headers['transfer-encoding']).toBeUndefined();
+      expect(sameBits(Float64Array.from(json.body.values), want.values)).toBe(true);
+      expect(sameBits(Float64Array.from(json.body.gradients.flat()), want.gradients)).toBe(true);
+      await expect.poll(() => app.app.sharedMemory!.retained()).toBeGreaterThan(0);
+    }
   });
 });
 
