@@ -326,19 +326,21 @@ async function scaling() {
 // ---- 5. the pool's threshold ----------------------------------------------------------------------
 
 async function threshold() {
-  const sizes = [1, 16, 64, 256, 1024, 4096];
+  const sizes = [1, 16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536];
   const main = await start(SERVICE, { WORKERS: '0' });
   const pool = await start(SERVICE, { WORKERS: '2', WORKER_MIN_FLOPS: '0' });
+  const [mainModel, poolModel] = [await createBatchModel(main.url), await createBatchModel(pool.url)];
   const rows = [];
   for (const n of sizes) {
-    const time = async (server: Server) => {
-      const modelId = await createBatchModel(server.url);
-      const body = JSON.stringify({ modelId, points: Array.from({ length: n }, (_, p) => [Math.sin(p), Math.cos(p), 0.5, -0.5]) });
-      const samples: number[] = [];
-      for (let i = 0; i < 30; i++) samples.push((await post(server.url, '/gradient', body, json)).ms);
-      return median(samples.slice(5));
-    };
-    const [onMain, onPool] = [await time(main), await time(pool)];
+    const points = Array.from({ length: n }, (_, p) => [Math.sin(p), Math.cos(p), 0.5, -0.5]);
+    const [mainBody, poolBody] = [mainModel, poolModel].map((modelId) => Buffer.from(JSON.stringify({ modelId, points })));
+    const samples = { main: [] as number[], pool: [] as number[] };
+    // Alternating, the first five of each left out as warm-up.
+    for (let i = 0; i < 30; i++) {
+      samples.main.push((await post(main.url, '/gradient', mainBody, json)).ms);
+      samples.pool.push((await post(pool.url, '/gradient', poolBody, json)).ms);
+    }
+    const [onMain, onPool] = [median(samples.main.slice(5)), median(samples.pool.slice(5))];
     rows.push({ points: n, flops: 4 * 20 * 16 * n, mainThreadMs: Number(onMain.toFixed(3)), poolMs: Number(onPool.toFixed(3)) });
   }
   await main.stop();
