@@ -77,6 +77,15 @@ describe('POST /evaluate and POST /gradient', () => {
     expect(response.body.detail).toBe(detail);
   });
 
+  it.each(['/evaluate', '/gradient'])('%s: no body and no Content-Type → 400 naming the body', async (route) => {
+    // Fastify picks the body's validator by its Content-Type, so this request is validated by nobody.
+    const response = await http.post(route).expect(400).expect('content-type', problemType);
+    expect(response.body).toMatchObject({ type: '/problems/invalid-request', instance: route });
+    expect(response.body.detail).toMatch(/^body is required: application\/json/);
+    const empty = await http.post(route).set('content-type', 'application/json').expect(400).expect('content-type', problemType);
+    expect(empty.body.detail).toMatch(/body/i);
+  });
+
   it('a coordinate that parses as non-finite (1e400) → 400 naming it', async () => {
     const response = await http
       .post('/evaluate')
