@@ -100,6 +100,34 @@ describe('GET /models/{id}', () => {
   });
 });
 
+describe('paths the router refuses before any route runs', () => {
+  it('an id that is not valid percent-encoding → 400 problem+json, for GET and DELETE', async () => {
+    for (const method of ['get', 'delete'] as const) {
+      const response = await http[method]('/models/%E0%A4%A').expect(400).expect('content-type', problemType);
+      expect(response.headers['x-request-id']).toBeTruthy();
+      expect(response.body).toEqual({
+        type: '/problems/malformed-request',
+        title: 'Malformed request',
+        status: 400,
+        detail: 'the path /models/%E0%A4%A is not valid percent-encoding',
+        instance: '/models/%E0%A4%A',
+      });
+    }
+  });
+
+  it('an id longer than any id (100 characters) → 404 problem+json, and nothing deleted', async () => {
+    const before = await ids();
+    for (const method of ['get', 'delete'] as const) {
+      const response = await http[method](`/models/${'a'.repeat(101)}`).expect(404).expect('content-type', problemType);
+      expect(response.body).toMatchObject({ type: '/problems/model-not-found', detail: 'no model has an id that long (ids have at most 100 characters)' });
+    }
+    // One character shorter is an ordinary unknown id.
+    const response = await http.get(`/models/${'a'.repeat(100)}`).expect(404);
+    expect(response.body.detail).toBe(`no model with id '${'a'.repeat(100)}'`);
+    expect(await ids()).toEqual(before);
+  });
+});
+
 describe('GET /models', () => {
   it('lists the demo model and every registered model, oldest first, without parameters', async () => {
     const { body } = await http.post('/models').send({ layers: 1, dim: 1, seed: 1, name: 'listed' }).expect(201);

@@ -2,9 +2,10 @@
  * One error handler for the whole API: every error leaves as RFC 9457 problem+json. Client errors
  * name the offending field; internal errors are logged with the request id and reveal nothing.
  */
-import type { FastifyError, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { domainProblem, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
+import { MODEL_ID_MAX_LENGTH } from '../schemas/models.js';
 import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
 import { describeValidation, type SchemaError } from '../validation.js';
 
@@ -43,6 +44,25 @@ function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: numb
     `the service failed on this request; it is logged with request id ${request.id}`,
     instance,
   );
+}
+
+/**
+ * Errors the router raises before any route or hook runs (Fastify's `frameworkErrors` option):
+ * a path that is not valid percent-encoding, and a path parameter over the router's
+ * maxParamLength. The only path parameter is a model id, and a longer one names no model.
+ */
+export function frameworkProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const instance = request.url;
+  let problem: ProblemDetails;
+  if (error.code === 'FST_ERR_BAD_URL') {
+    problem = problemDetails('malformed-request', `the path ${request.url.split('?')[0]} is not valid percent-encoding`, instance);
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    problem = problemDetails('model-not-found', `no model has an id that long (ids have at most ${MODEL_ID_MAX_LENGTH} characters)`, instance);
+  } else {
+    request.log.error({ err: error }, 'request failed');
+    problem = problemDetails('internal-error', `the service failed on this request; it is logged with request id ${request.id}`, instance);
+  }
+  reply.code(problem.status).header('x-request-id', request.id).header('x-content-type-options', 'nosniff').type(PROBLEM_MEDIA_TYPE).send(problem);
 }
 
 export const problemsPlugin = fp(

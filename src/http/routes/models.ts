@@ -78,7 +78,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: ModelIdParams,
         response: {
           200: { ...ModelDetail, description: 'The model with its parameters.' },
-          ...problemResponses({ 404: 'No model has this id.' }),
+          ...problemResponses({ 400: 'The path is not valid percent-encoding.', 404: 'No model has this id.' }),
         },
       },
     },
@@ -102,7 +102,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: ModelIdParams,
         response: {
           204: { type: 'null', description: 'The model is deleted.' },
-          ...problemResponses({ 404: 'No model has this id.' }),
+          ...problemResponses({ 400: 'The path is not valid percent-encoding.', 404: 'No model has this id.' }),
         },
       },
     },

@@ -2,9 +2,12 @@ import Type from 'typebox';
 import { defaultConfig } from '../../config.js';
 import { DEFAULT_RANDOM_STEP, hiddenActivationNames, outputActivationNames } from '../../kernels/index.js';
 
+/** Also Fastify's maxParamLength: a longer path parameter never reaches a route. */
+export const MODEL_ID_MAX_LENGTH = 100;
+
 export const ModelId = Type.String({
   minLength: 1,
-  maxLength: 100,
+  maxLength: MODEL_ID_MAX_LENGTH,
   description: 'The id the server gave the model when it was registered (the demo model\'s id is `demo`).',
   examples: ['demo'],
 });
