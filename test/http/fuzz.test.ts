@@ -2,9 +2,11 @@
  * Property-based tests: arbitrary JSON, and valid bodies mutated in the ways buggy clients break
  * them, sent over HTTP to every route that takes a body. Whatever arrives, the answer is never a
  * 5xx, every error is problem+json whose status matches, a refused create registers nothing, and
- * the service keeps answering.
+ * the service keeps answering. The same holds for arbitrary framing: method, path, query, headers
+ * and the kind of body.
  */
 import fc from 'fast-check';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { computeExample } from '../../src/http/schemas/compute.js';
 import { problemType, startApp } from '../helpers/app.js';
@@ -139,6 +141,77 @@ describe.each(Object.keys(validBodies))('POST %s', (route) => {
       { numRuns: 300 },
     );
   }, 60_000);
+});
+
+/**
+ * The rest of a request, arbitrary: method, path, query, Content-Type, Content-Encoding, Accept,
+ * Accept-Encoding, and bodies of every kind (none, empty, JSON, raw float64s of good and bad
+ * lengths, gzip of each, broken gzip, text), with a length or chunked.
+ */
+describe('arbitrary request framing', () => {
+  const valid = Buffer.from(JSON.stringify(validBodies['/gradient']));
+  const floats = (...xs: number[]) => Buffer.from(new Float64Array(xs).buffer);
+  const bodies: Record<string, Buffer | undefined> = {
+    none: undefined,
+    empty: Buffer.alloc(0),
+    json: valid,
+    model: Buffer.from(JSON.stringify(validBodies['/models#seeded'])),
+    float64s: floats(0.5, -0.25, 1, 2),
+    ragged: floats(0.5, -0.25, 1).subarray(0, 20),
+    nonFinite: floats(Number.NaN, 1),
+    gzipJson: gzipSync(valid),
+    gzipFloat64s: gzipSync(floats(0.5, -0.25)),
+    gzipEmpty: gzipSync(Buffer.alloc(0)),
+    brokenGzip: gzipSync(valid).subarray(0, 10),
+    text: Buffer.from('hello'),
+    byteOrderMark: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), valid]),
+    utf16: Buffer.from(valid.toString(), 'utf16le'),
+  };
+  const optional = <T>(...values: T[]) => fc.constantFrom<T | undefined>(undefined, ...values);
+  const request = fc.record({
+    method: fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS'),
+    path: fc.constantFrom('/gradient', '/evaluate', '/models', '/models/demo', '/models/none', '/health/live', '/metrics', '/problems/invalid-request', '/docs/json', '/', '/gradient/', '//gradient', '/models/%E0%A4%A', `/models/${'b'.repeat(150)}`),
+    query: fc.constantFrom('', '?modelId=demo', '?modelId=', '?modelId=demo&modelId=demo', '?modelId[a]=1', '?x=1', '?modelId=%ZZ', `?modelId=${'a'.repeat(200)}`),
+    contentType: optional('application/json', 'application/octet-stream', 'application/json; charset=utf-16', 'APPLICATION/JSON', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '*/*', '', 'application/octet-stream; foo=bar'),
+    contentEncoding: optional('gzip', 'deflate', 'br', 'identity', 'gzip, gzip', 'x-gzip', ''),
+    accept: optional('application/json', 'application/octet-stream', '*/*', 'text/html', 'application/*;q=0', 'application/octet-stream;q=0.5, application/json', '', 'garbage;;;='),
+    acceptEncoding: optional('gzip', 'br', 'deflate', 'identity;q=0', '*;q=0', 'gzip;q=abc'),
+    body: fc.constantFrom(...Object.keys(bodies)),
+    chunked: fc.boolean(),
+  });
+
+  it('never gets a 5xx; every error is problem+json; a refused request changes nothing', async () => {
+    const { app } = await startApp(limits);
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const modelsNow = async () => ((await (await fetch(`${url}/models`)).json()) as { models: { id: string }[] }).models.map((m) => m.id);
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        // The compute routes need the demo model to reach their kernels.
+        fc.pre(!(r.method === 'DELETE' && r.path === '/models/demo'));
+        const headers: Record<string, string> = {};
+        if (r.contentType !== undefined) headers['content-type'] = r.contentType;
+        if (r.contentEncoding !== undefined) headers['content-encoding'] = r.contentEncoding;
+        if (r.accept !== undefined) headers.accept = r.accept;
+        if (r.acceptEncoding !== undefined) headers['accept-encoding'] = r.acceptEncoding;
+        const bytes = r.method === 'GET' || r.method === 'HEAD' ? undefined : bodies[r.body];
+        const body = bytes && r.chunked ? new Blob([bytes]).stream() : bytes;
+        const before = await modelsNow();
+        const response = await fetch(`${url}${r.path}${r.query}`, { method: r.method, headers, body, duplex: 'half' } as RequestInit);
+        const text = await response.text();
+        expect(response.status, text).toBeLessThan(500);
+        if (response.status >= 400) {
+          if (r.method !== 'HEAD') {
+            expect(response.headers.get('content-type')).toMatch(problemType);
+            expect(JSON.parse(text).status).toBe(response.status);
+          }
+          expect(await modelsNow()).toEqual(before);
+        } else if (response.status === 201) {
+          await fetch(`${url}/models/${JSON.parse(text).id}`, { method: 'DELETE' });
+        }
+      }),
+      { numRuns: 400 },
+    );
+  }, 120_000);
 });
 
 describe('the service after the fuzzing', () => {
