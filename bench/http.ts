@@ -4,8 +4,10 @@
  * `npm start` runs it (the compiled dist/server.js, built by prebench:http), and the baseline.
  *
  *  1. one-point /gradient throughput (K = 20, d = 4, autocannon, 16 connections) against a bare
- *     Fastify POST route answering the same body, at LOG_LEVEL=warn and at the default info; and
- *     the servers' CPU time per request, from bare Fastify up to the service layer by layer;
+ *     Fastify POST route answering the same body, at LOG_LEVEL=warn and at the default info, and
+ *     against bare Fastify doing only what the route must (pino, hooks, schemas, the kernel,
+ *     JSON.stringify); and the servers' CPU time per request, from bare Fastify up to the service
+ *     layer by layer;
  *  2. a 100,000-point /gradient (K = 20, d = 4) with binary and with JSON payloads, against the
  *     kernels' own time for the same batch on one thread, in this process;
  *  3. the event loop while a 1,000,000-point binary /gradient runs: GET /health/live latencies,
@@ -161,10 +163,12 @@ async function onePointThroughput() {
   const sample = await start(SERVICE, {});
   const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: await onePointBody(sample.url) })).text();
   await sample.stop();
-  const rates = { bare: [] as number[], warn: [] as number[], info: [] as number[] };
+  const rates = { bare: [] as number[], floor: [] as number[], warn: [] as number[], info: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const [name, script, env] of [
       ['bare', 'bench/bare-server.mjs', { ANSWER: answer }],
+      // Bare Fastify doing the least the route must: pino, hooks, schemas, the kernel, JSON.stringify.
+      ['floor', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }],
       ['warn', SERVICE, { LOG_LEVEL: 'warn' }],
       ['info', SERVICE, { LOG_LEVEL: 'info' }],
     ] as const) {
@@ -178,8 +182,10 @@ async function onePointThroughput() {
     bareRequestsPerSecond: Math.round(bare),
     oursRequestsPerSecond: Math.round(median(rates.warn)),
     oursAtInfoRequestsPerSecond: Math.round(median(rates.info)),
+    bareDoingTheWorkRequestsPerSecond: Math.round(median(rates.floor)),
     ratio: Number((median(rates.warn) / bare).toFixed(3)),
     ratioAtInfo: Number((median(rates.info) / bare).toFixed(3)),
+    bareDoingTheWorkRatio: Number((median(rates.floor) / bare).toFixed(3)),
   };
 }
 
@@ -197,19 +203,26 @@ function cpuMicros(pid: number): number {
 async function cpuLadder() {
   if (process.platform !== 'linux') return undefined;
   const sample = await start(SERVICE, {});
-  const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: await onePointBody(sample.url) })).text();
+  const sampleBody = await onePointBody(sample.url);
+  const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: sampleBody })).text();
   await sample.stop();
   const rungs = [
     ['bare Fastify', 'bench/bare-server.mjs', { ANSWER: answer }],
     ['+ pino at warn', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger' }],
     ['+ request ids, onSend, onResponse', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks' }],
     ['+ the route schemas', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks,schemas' }],
+    ['+ the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }],
     ['the service', SERVICE, { LOG_LEVEL: 'warn' }],
   ] as const;
   const micros = new Map<string, number[]>();
   for (let round = 0; round < Math.max(rounds, 4); round++) {
     for (const [name, script, env] of rungs) {
       const server = await start(script, env);
+      if ('LAYERS' in env && env.LAYERS.includes('compute')) {
+        // The rung that computes must answer what the service answers, to the byte.
+        const text = await (await fetch(`${server.url}/gradient`, { method: 'POST', headers: json, body: sampleBody })).text();
+        if (text !== answer) throw new Error(`${name} answered ${text}, the service ${answer}`);
+      }
       const body = await onePointBody(server.url);
       const run = (amount: number) =>
         autocannon({ url: `${server.url}/gradient`, method: 'POST', headers: json, body, connections: 16, amount });
