@@ -213,6 +213,8 @@ async function cpuLadder() {
     ['+ the route schemas', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks,schemas' }],
     ['+ the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }],
     ['the service', SERVICE, { LOG_LEVEL: 'warn' }],
+    // Not a rung: the work alone on bare Fastify, without logging, hooks or validation.
+    ['bare Fastify with only the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'compute' }],
   ] as const;
   const micros = new Map<string, number[]>();
   for (let round = 0; round < Math.max(rounds, 4); round++) {
