@@ -111,6 +111,13 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     // While shutting down, every answer (in-flight ones too) closes its connection, so that the
     // server can finish closing once they are sent, and clients reconnect to another instance.
     if (closing) reply.header('connection', 'close');
+    // A client that goes away leaves no onResponse behind: the request's shared memory then goes
+    // back when the connection closes (once the threads are done with it; see Lease.hold).
+    const lease = request.memoryLease;
+    if (lease !== null) {
+      if (reply.raw.destroyed) lease.release();
+      else reply.raw.once('close', () => lease.release());
+    }
     done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
