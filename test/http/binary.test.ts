@@ -202,55 +202,48 @@ describe('a large binary batch, computed slice by slice as it arrives', () => {
 });
 
 describe('a client that goes away during a large batch', () => {
-  it('halfway through its binary body costs the server nothing: no 5xx logged, the memory back, and the next batch gets its own numbers', async () => {
-    const app = abandoned;
-    const address = await app.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = new URL(address);
-    const batch = binaryBody(points(70_000, 2));
+  /** Opens a raw connection to the app and sends a /gradient request's head; the body is the caller's to send. */
+  async function rawRequest(app: typeof abandoned, contentType: string, length: number, query = '') {
+    const { port } = new URL(await app.app.listen({ host: '127.0.0.1', port: 0 }));
     const socket = connect(Number(port), '127.0.0.1');
     await once(socket, 'connect');
     socket.write(
-      `POST /gradient?modelId=demo HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\n` +
-        `accept: application/octet-stream\r\ncontent-length: ${batch.length}\r\n\r\n`,
+      `POST /gradient${query} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${contentType}\r\n` +
+        `accept: ${contentType}\r\ncontent-length: ${length}\r\n\r\n`,
     );
-    socket.write(batch.subarray(0, batch.length / 2));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    socket.destroy();
-    // Its memory goes back for the next batch: the body's 2 MiB class and the results' 2 MiB class.
+    return socket;
+  }
+
+  /** After the client is gone: its memory is back (the body's and the results' 2 MiB classes), and the next batch gets its own numbers. */
+  async function recovers(app: typeof abandoned, batch: Buffer) {
     await expect.poll(() => app.app.sharedMemory!.retained()).toBe(4 << 20);
     const answer = await postBinary(app, '/gradient', 'demo', batch).expect(200);
     const expected = await postBinary(reference, '/gradient', 'demo', batch).expect(200);
     expect(rawBody(answer).equals(rawBody(expected))).toBe(true);
     expect(app.logs.filter((line) => Number(line.status) >= 500 || line.level === 50)).toEqual([]);
+  }
+
+  it('halfway through its binary body costs the server nothing: no 5xx logged, the memory back, and the next batch gets its own numbers', async () => {
+    const batch = binaryBody(points(70_000, 2));
+    const socket = await rawRequest(abandoned, 'application/octet-stream', batch.length, '?modelId=demo');
+    socket.write(batch.subarray(0, batch.length / 2));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    await recovers(abandoned, batch);
   });
 
   it('or once its whole body is sent, before the answer: the memory goes back once the threads are done', async () => {
-    const app = abandonedLate;
-    const address = await app.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = new URL(address);
     const batch = binaryBody(points(70_000, 2));
-    const socket = connect(Number(port), '127.0.0.1');
-    await once(socket, 'connect');
-    socket.write(
-      `POST /gradient?modelId=demo HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\n` +
-        `accept: application/octet-stream\r\ncontent-length: ${batch.length}\r\n\r\n`,
-    );
+    const socket = await rawRequest(abandonedLate, 'application/octet-stream', batch.length, '?modelId=demo');
     await new Promise((resolve) => socket.write(batch, resolve));
     socket.destroy();
-    await expect.poll(() => app.app.sharedMemory!.retained()).toBe(4 << 20);
-    const answer = await postBinary(app, '/gradient', 'demo', batch).expect(200);
-    const expected = await postBinary(reference, '/gradient', 'demo', batch).expect(200);
-    expect(rawBody(answer).equals(rawBody(expected))).toBe(true);
+    await recovers(abandonedLate, batch);
   });
 
   it('and halfway through a large JSON body: its memory goes back too', async () => {
     const app = abandonedJson;
-    const address = await app.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = new URL(address);
     const body = Buffer.from(JSON.stringify({ modelId: 'demo', points: points(20_000, 2) }));
-    const socket = connect(Number(port), '127.0.0.1');
-    await once(socket, 'connect');
-    socket.write(`POST /gradient HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+    const socket = await rawRequest(app, 'application/json', body.length);
     socket.write(body.subarray(0, body.length / 2));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(app.app.sharedMemory!.retained()).toBe(0);
