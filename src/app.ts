@@ -18,7 +18,7 @@ import './http/decorators.js';
 import { createMetrics } from './http/metrics.js';
 import { bodyParsersPlugin, pointsBodyValidators } from './http/plugins/body-parsers.js';
 import { openapiPlugin } from './http/plugins/openapi.js';
-import { frameworkProblem, problemsPlugin } from './http/plugins/problems.js';
+import { frameworkProblems, problemsPlugin } from './http/plugins/problems.js';
 import { securityPlugin } from './http/plugins/security.js';
 import { RequestLog } from './http/request-log.js';
 import { MODEL_ID_MAX_LENGTH } from './http/schemas/models.js';
@@ -54,7 +54,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     genReqId: requestId,
     bodyLimit: config.BODY_LIMIT,
     routerOptions: { maxParamLength: MODEL_ID_MAX_LENGTH },
-    frameworkErrors: frameworkProblem,
+    frameworkErrors: frameworkProblems(config.BODY_LIMIT),
     // During shutdown, requests on open connections are still served (with Connection: close);
     // only readiness turns to 503. Fastify's own 503 would not be problem+json.
     return503OnClosing: false,

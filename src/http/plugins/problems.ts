@@ -13,6 +13,8 @@ function clientDetail(error: FastifyError, request: FastifyRequest, bodyLimit: n
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return `the body is larger than the limit of ${bodyLimit} bytes (BODY_LIMIT)`;
+    case 'FST_ERR_BAD_URL':
+      return `the path ${request.url.split('?')[0]} is not valid percent-encoding`;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return `Content-Type '${request.headers['content-type'] ?? ''}' is not accepted here; send application/json`;
     default:
@@ -46,34 +48,33 @@ function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: numb
   );
 }
 
+function sendProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply, problem: ProblemDetails) {
+  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
+}
+
 /**
  * Errors the router raises before any route or hook runs (Fastify's `frameworkErrors` option):
  * a path that is not valid percent-encoding, and a path parameter over the router's
  * maxParamLength. The only path parameter is a model id, and a longer one names no model.
  */
-export function frameworkProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const instance = request.url;
-  let problem: ProblemDetails;
-  if (error.code === 'FST_ERR_BAD_URL') {
-    problem = problemDetails('malformed-request', `the path ${request.url.split('?')[0]} is not valid percent-encoding`, instance);
-  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    problem = problemDetails('model-not-found', `no model has an id that long (ids have at most ${MODEL_ID_MAX_LENGTH} characters)`, instance);
-  } else {
-    request.log.error({ err: error }, 'request failed');
-    problem = problemDetails('internal-error', `the service failed on this request; it is logged with request id ${request.id}`, instance);
-  }
-  reply.code(problem.status).header('x-request-id', request.id).header('x-content-type-options', 'nosniff').type(PROBLEM_MEDIA_TYPE).send(problem);
+export function frameworkProblems(bodyLimit: number) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    // No onSend hook runs for these answers: the headers it sets on every answer are set here.
+    reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
+    const problem =
+      error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? problemDetails('model-not-found', `no model has an id that long (ids have at most ${MODEL_ID_MAX_LENGTH} characters)`, request.url)
+        : toProblem(error, request, bodyLimit);
+    sendProblem(error, request, reply, problem);
+  };
 }
 
 export const problemsPlugin = fp(
   async (app) => {
     const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
 
-    app.setErrorHandler((error: FastifyError, request, reply) => {
-      const problem = toProblem(error, request, bodyLimit);
-      if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-      return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
-    });
+    app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(error, request, reply, toProblem(error, request, bodyLimit)));
 
     app.setNotFoundHandler((request, reply) =>
       reply
