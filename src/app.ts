@@ -3,7 +3,7 @@
  * owns the process, and the tests build the app without a port.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions, type RawServerDefault } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { workerThreads, type Config } from './config.js';
@@ -15,7 +15,7 @@ import { createKernelPool } from './domain/kernel-pool.js';
 import { createMemoryRegistry, type ModelRegistry } from './domain/registry.js';
 import { createSharedMemory } from './domain/shared-memory.js';
 import './http/decorators.js';
-import { createMetrics } from './http/metrics.js';
+import { CLIENT_CLOSED_REQUEST, createMetrics } from './http/metrics.js';
 import { bodyParsersPlugin, pointsBodyValidators } from './http/plugins/body-parsers.js';
 import { openapiPlugin } from './http/plugins/openapi.js';
 import { frameworkProblems, problemsPlugin } from './http/plugins/problems.js';
@@ -48,9 +48,10 @@ const requestId = (request: IncomingMessage): string => {
 };
 
 export async function buildApp({ config, registry, logger = false }: AppOptions) {
+  const requestLog = new RequestLog();
   const app = Fastify({
     logger,
-    logController: new RequestLog(),
+    logController: requestLog,
     genReqId: requestId,
     bodyLimit: config.BODY_LIMIT,
     routerOptions: { maxParamLength: MODEL_ID_MAX_LENGTH },
@@ -102,6 +103,15 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     closing = true;
     done();
   });
+  /**
+   * A request whose client went away before its answer was out: its shared memory goes back (once
+   * the threads are done with it; see Lease.hold), and it is logged and counted with status 499.
+   */
+  const clientGone = (request: FastifyRequest, reply: FastifyReply) => {
+    request.memoryLease?.release();
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', CLIENT_CLOSED_REQUEST, reply.elapsedTime / 1e3);
+    requestLog.clientGone(request, reply);
+  };
   // API answers are data, never rendered: the one browser header that matters for them is
   // nosniff. The documents browsers do render (Swagger UI) get @fastify/helmet's whole set, in
   // the openapi plugin.
@@ -111,12 +121,11 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     // While shutting down, every answer (in-flight ones too) closes its connection, so that the
     // server can finish closing once they are sent, and clients reconnect to another instance.
     if (closing) reply.header('connection', 'close');
-    // A client that goes away leaves no onResponse behind: the request's shared memory then goes
-    // back when the connection closes (once the threads are done with it; see Lease.hold).
-    const lease = request.memoryLease;
-    if (lease !== null) {
-      if (reply.raw.destroyed) lease.release();
-      else reply.raw.once('close', () => lease.release());
+    // A client that goes away leaves no onResponse behind. Gone already: say so now. A request
+    // holding shared memory may also lose its client while a long answer goes out.
+    if (reply.raw.destroyed) clientGone(request, reply);
+    else if (request.memoryLease !== null) {
+      reply.raw.once('close', () => (reply.raw.writableFinished ? request.memoryLease?.release() : clientGone(request, reply)));
     }
     done(null, payload);
   });

@@ -5,6 +5,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KernelObserver } from '../domain/compute.js';
 
+/** The status recorded for a client that went away before its answer was out (nginx's 499). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 export function createMetrics(countModels: () => Promise<number>) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -12,7 +15,7 @@ export function createMetrics(countModels: () => Promise<number>) {
 
   const requestDuration = new Histogram({
     name: 'http_request_duration_seconds',
-    help: 'Time from receiving a request to sending its answer, by route and status.',
+    help: 'Time from receiving a request to sending its answer, by route and status (499: the client went away first).',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
