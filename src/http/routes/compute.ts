@@ -47,7 +47,7 @@ async function sweepOf(request: FastifyRequest, withGradient: boolean, json: boo
     return { modelId: body.modelId, model, ...(await compute.sweep(model, points, options)) };
   }
   // Fastify validates a body by its Content-Type: a request with neither reaches here unchecked.
-  if (body === undefined || body === null) {
+  if (body === undefined) {
     throw new HttpProblem('invalid-request', `body is required: application/json with modelId and points, or ${BINARY_MEDIA_TYPE} with ?modelId=`);
   }
   const { modelId, points } = body as { modelId: string; points: number[][] };
