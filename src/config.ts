@@ -31,6 +31,28 @@ export const configSchema = Type.Object({
     default: 4_194_304,
     description: 'Largest K·d² (the number of weights in W) of one model; a larger model gets 413.',
   }),
+  MAX_REQUEST_FLOPS: Type.Number({
+    minimum: 1,
+    default: 5e10,
+    description:
+      'The most work one request may ask for, in flops: points × the operation\'s flops a point (4·K·d² for /evaluate and /gradient). More is refused with 413 before any work starts.',
+  }),
+  BODY_BYTES_IN_FLIGHT: Type.Integer({
+    minimum: 1024 * 1024,
+    default: 128 * MiB,
+    description:
+      'The most bytes of large request bodies (1 MiB or more) read and answered at once; a request that would pass it gets 503 with Retry-After.',
+  }),
+  REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    default: 300_000,
+    description: 'The longest a request may take to arrive, headers and body; then 408. The default lets a 64 MiB body arrive at 2 Mbit/s.',
+  }),
+  BODY_STALL_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 30_000,
+    description: 'The longest a request body may go without a byte arriving; then 408.',
+  }),
   MAX_MODELS: Type.Integer({
     minimum: 1,
     default: 1000,

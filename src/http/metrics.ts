@@ -1,9 +1,18 @@
 /**
  * Prometheus metrics, kept by prom-client in a registry of the app's own (so that several apps in
- * one process, as in the tests, do not share counters).
+ * one process, as in the tests, do not share counters): every request's duration by route and
+ * status, and the work of the executor by operation.
  */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { KernelObserver } from '../domain/compute.js';
+import type { RequestLog } from './request-log.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly metrics: Metrics;
+  }
+}
 
 /** The status recorded for a client that went away before its answer was out (nginx's 499). */
 export const CLIENT_CLOSED_REQUEST = 499;
@@ -22,12 +31,12 @@ export function createMetrics(countModels: () => Promise<number>) {
   });
   const pointsEvaluated = new Counter({
     name: 'resnet_points_evaluated_total',
-    help: 'Points at which F was evaluated, by /evaluate and by /gradient.',
+    help: 'Points at which F was evaluated, by every operation.',
     registers,
   });
   const gradientsComputed = new Counter({
     name: 'resnet_gradients_computed_total',
-    help: 'Points at which ∇F was computed, by /gradient.',
+    help: 'Points at which ∇F was computed, by every operation but evaluate.',
     registers,
   });
   const kernelDuration = new Histogram({
@@ -46,9 +55,9 @@ export function createMetrics(countModels: () => Promise<number>) {
     },
   });
 
-  const observeKernel: KernelObserver = (operation, points, seconds) => {
+  const observeKernel = (operation: string, points: number, seconds: number): void => {
     pointsEvaluated.inc(points);
-    if (operation === 'gradient') gradientsComputed.inc(points);
+    if (operation !== 'evaluate') gradientsComputed.inc(points);
     kernelDuration.observe({ operation }, seconds);
   };
 
@@ -61,4 +70,38 @@ export function createMetrics(countModels: () => Promise<number>) {
   };
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+export type Metrics = ReturnType<typeof createMetrics> & {
+  /** Logs and counts (once) a request whose client went away before its answer was out. */
+  clientGone(request: FastifyRequest, reply: FastifyReply): void;
+};
+
+/** The route a request matched, as metrics and logs name it. */
+const routeOf = (request: FastifyRequest): string => request.routeOptions.url ?? 'unmatched';
+
+/**
+ * The metrics, and the hooks that count every request once: when its answer is out (onResponse),
+ * or, for a client that went away first (Fastify runs no onResponse then), with status 499.
+ */
+export const metricsPlugin = fp(
+  async (app, { countModels, requestLog }: { countModels: () => Promise<number>; requestLog: RequestLog }) => {
+    const gone = new WeakSet<FastifyRequest>();
+    const clientGone = (request: FastifyRequest, reply: FastifyReply) => {
+      if (gone.has(request)) return;
+      gone.add(request);
+      metrics.observeRequest(request.method, routeOf(request), CLIENT_CLOSED_REQUEST, reply.elapsedTime / 1e3);
+      requestLog.clientGone(request, reply);
+    };
+    const metrics = { ...createMetrics(countModels), clientGone };
+    app.decorate('metrics', metrics);
+    // Hooks on every request are callback-style: an async hook costs a promise per request.
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (reply.raw.destroyed) clientGone(request, reply);
+      done(null, payload);
+    });
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.observeRequest(request.method, routeOf(request), reply.statusCode, reply.elapsedTime / 1e3);
+      done();
+    });
+  },
+  { name: 'metrics' },
+);

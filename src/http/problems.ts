@@ -3,15 +3,17 @@
  * that resolves to its description, and one status. Domain errors are mapped onto them here, in
  * one place.
  */
-import { ModelDataError } from '../kernels/index.js';
+import { BodySchemaError, MalformedJsonError } from '../codecs/json/errors.js';
 import {
+  CancelledError,
   LimitExceededError,
   MalformedPointsError,
   ModelNotFoundError,
   NonFiniteResultError,
   PointsShapeError,
   RegistryFullError,
-} from '../domain/errors.js';
+} from '../errors.js';
+import { ModelDataError } from '../kernels/index.js';
 
 export const problemKinds = {
   'malformed-request': {
@@ -36,6 +38,11 @@ export const problemKinds = {
     status: 406,
     title: 'Not acceptable',
     description: 'The Accept header allows none of the media types this route answers in (application/json, application/octet-stream).',
+  },
+  'request-timeout': {
+    status: 408,
+    title: 'Request timeout',
+    description: 'The request took too long to arrive, or its body stopped arriving (REQUEST_TIMEOUT_MS, BODY_STALL_TIMEOUT_MS).',
   },
   'registry-full': {
     status: 409,
@@ -75,7 +82,7 @@ export const problemKinds = {
   'service-unavailable': {
     status: 503,
     title: 'Service unavailable',
-    description: 'The service is shutting down; retry on another instance.',
+    description: 'The service cannot take this request now: it is shutting down, or reading as many large bodies as it may (MAX_LARGE_BODIES). Retry after Retry-After seconds, on another instance if there is one.',
   },
   'internal-error': {
     status: 500,
@@ -94,6 +101,8 @@ export class HttpProblem extends Error {
     readonly kind: ProblemKind,
     detail: string,
     readonly extensions: Record<string, unknown> = {},
+    /** Seconds for the Retry-After header (429, 503). */
+    readonly retryAfter?: number,
   ) {
     super(detail);
   }
@@ -118,11 +127,14 @@ export function domainProblem(error: unknown): { kind: ProblemKind; extensions?:
   if (error instanceof HttpProblem) return { kind: error.kind, extensions: error.extensions };
   if (error instanceof ModelDataError) return { kind: 'invalid-model' };
   if (error instanceof PointsShapeError) return { kind: 'invalid-points' };
-  if (error instanceof MalformedPointsError) return { kind: 'invalid-request' };
+  if (error instanceof MalformedPointsError || error instanceof BodySchemaError) return { kind: 'invalid-request' };
+  if (error instanceof MalformedJsonError) return { kind: 'malformed-request' };
   if (error instanceof NonFiniteResultError) return { kind: 'non-finite-result', extensions: { points: error.points } };
   if (error instanceof ModelNotFoundError) return { kind: 'model-not-found' };
   if (error instanceof LimitExceededError) return { kind: 'content-too-large' };
   if (error instanceof RegistryFullError) return { kind: 'registry-full' };
+  // Work given up because the client went away (nobody reads the answer) or the service is closing.
+  if (error instanceof CancelledError) return { kind: 'service-unavailable' };
   return undefined;
 }
 
@@ -133,6 +145,8 @@ export function statusProblem(status: number): ProblemKind | undefined {
       return 'malformed-request';
     case 404:
       return 'not-found';
+    case 408:
+      return 'request-timeout';
     case 413:
       return 'content-too-large';
     case 406:

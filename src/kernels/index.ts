@@ -10,13 +10,13 @@
  */
 import type { ResNetModel } from './model.js';
 import { referenceEvaluate, referenceValueAndGradient } from './reference.js';
-import { numbersJsonBound, simdAvailable, simdNumbersJson, simdReadPointsJson, simdSweep } from './simd/index.js';
+import { simdAvailable, simdSweep } from './simd/index.js';
 
 export * from './activations.js';
 export * from './model.js';
 export * from './random.js';
 export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
-export { numbersJsonBound, simdAvailable } from './simd/index.js';
+export { simdAvailable } from './simd/index.js';
 
 export interface ValueAndGradient {
   readonly values: Float64Array;
@@ -89,48 +89,4 @@ export function nonFinitePoints(
     if (!finite) found.push(p);
   }
   return found;
-}
-
-
-const numberText = (x: number): string => (Object.is(x, -0) ? '-0' : String(x));
-
-/**
- * Finite `values` as JSON text, in bytes, into `into`: `x0,x1,…` when width is 0, else rows of
- * `width` numbers, `[x0,x1],[x2,x3],…`, without enclosing brackets; returns the bytes written.
- * Each number is written as JSON.stringify writes it (the shortest digits that read back to the
- * same double, and of those the closest), except −0, which is "-0". About five times as fast as
- * JSON.stringify, and no string is made. Throws a RangeError for a number JSON cannot hold.
- */
-export function numbersJson(values: Float64Array, width: number, into: Uint8Array): number {
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) throw new RangeError(`${values[i]} has no JSON form`);
-  }
-  if (width !== 0 && values.length % width !== 0) throw new RangeError(`${values.length} numbers do not make rows of ${width}`);
-  if (into.length < numbersJsonBound(values.length, width)) throw new RangeError(`${into.length} bytes may not hold the text`);
-  if (simdAvailable) return simdNumbersJson(values, width, into);
-  const items = Array.from(values, numberText);
-  const rows = [];
-  if (width !== 0) for (let r = 0; r < items.length; r += width) rows.push(`[${items.slice(r, r + width).join(',')}]`);
-  return new TextEncoder().encodeInto((width === 0 ? items : rows).join(','), into).written;
-}
-
-/** A JSON compute body as readPointsJson reads it. */
-export interface PointsJson {
-  readonly modelId: string;
-  /** Coordinates per point: the same for every point. */
-  readonly width: number;
-  /** Point-major, `width` per point. */
-  readonly coordinates: Float64Array;
-}
-
-/**
- * Reads the UTF-8 bytes of a JSON body `{"modelId": "…", "points": [[x, …], …]}` straight into
- * float64s (from `allocate`), each the double JSON.parse would read: far faster than JSON.parse,
- * which makes an array per point. Returns null for any body not in exactly that shape (another
- * member, escapes, a non-ASCII modelId, an empty or ragged point, a number of more than 19
- * significant digits or one that overflows, bad syntax), which JSON.parse must then read, and
- * without the WebAssembly module.
- */
-export function readPointsJson(bytes: Uint8Array, allocate: (length: number) => Float64Array): PointsJson | null {
-  return simdAvailable ? simdReadPointsJson(bytes, allocate) : null;
 }

@@ -91,7 +91,7 @@ describe('binary payloads', () => {
     ['an empty body', Buffer.alloc(0), 400, 'the body has 0 bytes'],
     ['a NaN coordinate', binaryBody([[0, 1], [2, Number.NaN]]), 400, 'points[1][1] is NaN, not a finite number'],
     ['an infinite coordinate', binaryBody([[-Infinity, 1]]), 400, 'points[0][0] is -Infinity, not a finite number'],
-    ['more points than MAX_POINTS', Buffer.alloc(16 * 5001), 413, 'points has 5001 points, more than the limit of 5000 (MAX_POINTS)'],
+    ['more points than MAX_POINTS', Buffer.alloc(16 * 5001), 413, 'the body is larger than the 80000 bytes this request can need'],
   ] as const)('%s → %i problem+json', async (_name, body, status, detail) => {
     for (const app of [mainThread, pooled]) {
       const response = await app.http
@@ -227,9 +227,10 @@ describe('a client that goes away before its answer', () => {
 
   const goneLines = (app: typeof abandoned) => app.logs.filter((line) => line.msg === 'client went away before the answer');
 
-  /** The memory is back (`classes` bytes of it), and the request is logged and counted once, as 499. */
-  async function settledAsGone(app: typeof abandoned, classes: number) {
-    await expect.poll(() => app.app.sharedMemory!.retained()).toBe(classes);
+  /** The memory is back (`classes` bytes of it, or some), and the request is logged and counted once, as 499. */
+  async function settledAsGone(app: typeof abandoned, classes?: number) {
+    if (classes === undefined) await expect.poll(() => app.app.sharedMemory!.retained()).toBeGreaterThan(0);
+    else await expect.poll(() => app.app.sharedMemory!.retained()).toBe(classes);
     expect(await counted(app)).toEqual({ 499: 1 });
     expect(goneLines(app)).toEqual([expect.objectContaining({ method: 'POST', route: '/gradient', status: 499, reqId: expect.any(String) })]);
   }
@@ -284,8 +285,8 @@ describe('a client that goes away before its answer', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(app.app.sharedMemory!.retained()).toBe(0);
     socket.destroy();
-    // The body was being gathered into leased memory (its ~0.8 MB in the 1 MiB class).
-    await settledAsGone(app, 1 << 20);
+    // Its points were being read into leased memory, which grows as they come.
+    await settledAsGone(app);
     const { body: answer } = await app.http.post('/gradient').send({ modelId: 'demo', points: points(3, 2) }).expect(200);
     expect(answer.values).toHaveLength(3);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryRegistry, type ModelRegistry } from '../../src/domain/registry.js';
+import { createMemoryRegistry, type ModelRegistry } from '../../src/registry/registry.js';
 import { problemType, startApp } from '../helpers/app.js';
 
 /** A registry whose lookups of one id fail the way a broken store would. */

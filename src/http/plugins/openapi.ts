@@ -21,6 +21,17 @@ for F(y) and ∇F(y) at a batch of points. The model \`demo\` is always there to
 Every error is an RFC 9457 problem (\`application/problem+json\`) whose \`detail\` names the
 offending field, and whose \`type\` resolves to a description of the kind of problem.`;
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The request body as the document shows it: a schema (for JSON), or media types with a
+     * schema each, as @fastify/swagger takes a route's body. Bodies are read by the codecs, which
+     * check them against the same schemas; Fastify does not validate them.
+     */
+    documentedBody?: object;
+  }
+}
+
 export const openapiPlugin = fp(
   async (app) => {
     // What every documented operation shares: an explicit security list (empty when open), and
@@ -54,6 +65,10 @@ export const openapiPlugin = fp(
         ],
       },
       hideUntagged: true,
+      transform: ({ schema, url, route }) => {
+        const body = route.config?.documentedBody;
+        return { schema: body === undefined ? schema : { ...schema, body }, url };
+      },
     });
     // Swagger UI, in a context of its own with @fastify/helmet's security headers: these pages
     // are what a browser renders. Its CSP is Swagger UI's own, minus the upgrade to https (the

@@ -4,10 +4,10 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { domainProblem, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
+import { domainProblem, HttpProblem, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
 import { MODEL_ID_MAX_LENGTH } from '../schemas/models.js';
 import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
-import { describeValidation, type SchemaError } from '../validation.js';
+import { describeValidation, type SchemaError } from '../../codecs/json/validation.js';
 
 function clientDetail(error: FastifyError, request: FastifyRequest, bodyLimit: number): string {
   switch (error.code) {
@@ -49,7 +49,8 @@ function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: numb
 }
 
 function sendProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply, problem: ProblemDetails) {
-  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (problem.status === 500) request.log.error({ err: error }, 'request failed');
+  if (error instanceof HttpProblem && error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
 }
 

@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { modelFromDocument, modelShape, nestedParameters } from '../../domain/documents.js';
-import { ModelNotFoundError } from '../../domain/errors.js';
-import type { ModelRecord } from '../../domain/registry.js';
-import { exactJson, JSON_MEDIA_TYPE } from '../../domain/exact-json.js';
-import { compressAnswer } from '../plugins/body-parsers.js';
+import { exactJson, JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
+import { readJsonModel } from '../../codecs/models.js';
+import { ModelNotFoundError } from '../../errors.js';
+import { modelFromDocument, modelShape, nestedParameters } from '../../registry/documents.js';
+import type { ModelRecord } from '../../registry/registry.js';
+import { sendText } from '../answers.js';
+import { modelBodyLimit } from '../limits.js';
 import { CreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';
 
@@ -16,14 +18,17 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/models',
     {
-      config: { access: 'write' },
+      config: {
+        access: 'write',
+        body: { types: ['application/json'], limit: modelBodyLimit(app) },
+        documentedBody: CreateModelBody,
+      },
       schema: {
         operationId: 'createModel',
         tags: ['models'],
         summary: 'Register a model',
         description:
           'Registers a residual network, given by its parameters or drawn from a seed, and answers with its summary. The server makes the id; `Location` points to the model.',
-        body: CreateModelBody,
         response: {
           201: {
             ...ModelSummary,
@@ -43,9 +48,11 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const model = modelFromDocument(request.body, limits);
-      const record = await app.registry.add({ model, name: request.body.name });
-      return reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).send(summary(record));
+      const document = await readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
+      const model = modelFromDocument(document, limits);
+      const record = await app.registry.add({ model, name: document.name });
+      // Written by exactJson, so that every float64 (h = −0 too) reads back bit for bit.
+      return sendText(reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).type(JSON_MEDIA_TYPE), exactJson(summary(record)));
     },
   );
 
@@ -63,7 +70,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: { ...ModelList, description: 'The registered models.' } },
       },
     },
-    async () => ({ models: (await app.registry.list()).map(summary) }),
+    async (_request, reply) => sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ models: (await app.registry.list()).map(summary) })),
   );
 
   app.get(
@@ -86,7 +93,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const record = await app.registry.get(request.params.id);
       if (record === undefined) throw new ModelNotFoundError(request.params.id);
       // Written by exactJson, so that every float64 (−0 included) reads back bit for bit.
-      return compressAnswer(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
+      return sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
     },
   );
 

@@ -21,17 +21,12 @@ interface Kernels {
     layers: number, d: number, dp: number, d0: number, h: number, mu: number, kind: number, logistic: number,
     WT: number, WR: number, b: number, w: number, input: number, value: number, grad: number, scratch: number,
   ): void;
-  numbersJson(input: number, n: number, width: number, out: number): number;
-  readPointsJson(text: number, length: number, out: number, capacity: number): number;
-  pointsJsonModelIdStart(): number;
-  pointsJsonModelIdEnd(): number;
-  pointsJsonWidth(): number;
+  staticEnd(): number;
   tanhInPlace(at: number, n: number): void;
   expInPlace(at: number, n: number): void;
 }
 
 const ACTIVATION_CODE = { tanh: 0, sigmoid: 1, relu: 2 } as const;
-const HEAP_START = 65536;
 const CACHE_BYTES = 256 * 1024 * 1024;
 /** Points per call into `run`: bounds the memory a huge batch needs at once. */
 const SLICE = 1 << 16;
@@ -47,6 +42,8 @@ function instantiate(): Kernels | null {
 }
 
 const kernels = instantiate();
+/** Models and scratch go above the module's static data. */
+const HEAP_START = kernels ? Math.ceil(kernels.staticEnd() / 64) * 64 : 0;
 
 /** True when the SIMD kernels run here. */
 export const simdAvailable = kernels !== null;
@@ -165,58 +162,6 @@ export function simdSweep(model: ResNetModel, points: Float64Array, values: Floa
     values.set(heap.subarray(out / 8, out / 8 + count), start);
     if (gradients) gradients.set(heap.subarray(grads / 8, grads / 8 + count * d0), start * d0);
   }
-}
-
-/** The most bytes the number writer writes for n numbers in rows of `width` (0: not in rows). */
-export const numbersJsonBound = (n: number, width: number): number => 26 * n + (width === 0 ? 0 : Math.ceil((2 * n) / width));
-
-/**
- * `values` as JSON text, in bytes, into `into` (see ./assembly/number-text.ts): `x0,x1,…` when
- * width is 0, else rows of `width` numbers, `[x0,x1],[x2,x3],…`; returns the bytes written. The
- * values must be finite, and `into` long enough (numbersJsonBound).
- */
-export function simdNumbersJson(values: Float64Array, width: number, into: Uint8Array): number {
-  const k = kernels!;
-  const per = width === 0 ? SLICE : Math.max(1, Math.floor(SLICE / width)) * width;
-  let written = 0;
-  for (let start = 0; start < values.length; start += per) {
-    const count = Math.min(per, values.length - start);
-    const input = cacheEnd;
-    const out = input + align(count * 8);
-    reserve(out + numbersJsonBound(count, width));
-    heap.set(values.subarray(start, start + count), input / 8);
-    if (start > 0) into[written++] = 0x2c;
-    const bytes = k.numbersJson(input, count, width, out);
-    into.set(new Uint8Array(heap.buffer, out, bytes), written);
-    written += bytes;
-  }
-  return written;
-}
-
-/**
- * A JSON compute body read from its bytes (see ./assembly/number-parse.ts): the modelId, and the
- * coordinates, `width` per point, in a new array from `allocate`; null when the body is not in the
- * shape the reader takes. The module gets room for a number per 4 bytes of text: a body of
- * shorter numbers than that is left to JSON.parse.
- */
-export function simdReadPointsJson(
-  bytes: Uint8Array,
-  allocate: (length: number) => Float64Array,
-): { modelId: string; width: number; coordinates: Float64Array } | null {
-  const k = kernels!;
-  const capacity = Math.floor(bytes.length / 4);
-  const text = cacheEnd;
-  const out = text + align(bytes.length);
-  reserve(out + capacity * 8);
-  new Uint8Array(heap.buffer, text, bytes.length).set(bytes);
-  const n = k.readPointsJson(text, bytes.length, out, capacity);
-  if (n < 0) return null;
-  const width = k.pointsJsonWidth();
-  const start = k.pointsJsonModelIdStart();
-  const modelId = Buffer.from(heap.buffer, start, k.pointsJsonModelIdEnd() - start).toString('latin1');
-  const coordinates = allocate(n * width);
-  coordinates.set(heap.subarray(out / 8, out / 8 + n * width));
-  return { modelId, width, coordinates };
 }
 
 /** tanh and exp of the kernels, applied to copies of `x` (for the accuracy tests). */

@@ -450,10 +450,7 @@ export function expInPlace(at: usize, n: i32): void {
   for (let e: usize = 0; e < <usize>n; e += 2) v128.store(at + (e << 3), exp2v(v128.load(at + (e << 3))));
 }
 
-// ---- JSON text of results -------------------------------------------------------------------------
-
-export { numbersJson } from './number-text';
-
-// ---- reading JSON compute bodies ------------------------------------------------------------------
-
-export { pointsJsonModelIdEnd, pointsJsonModelIdStart, pointsJsonWidth, readPointsJson } from './number-parse';
+/** The end of the module's static data: the loader places models and scratch above it. */
+export function staticEnd(): usize {
+  return __heap_base;
+}

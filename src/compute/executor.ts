@@ -1,0 +1,341 @@
+/**
+ * The executor: runs any operation (./operations.ts) on a model and a batch of points, and owns
+ * everything about where and how: the checks of the points against the model, the work budget,
+ * this thread or the pool, slices (dispatched as their points arrive, a few at a time so that
+ * other requests interleave), recycled memory, cancellation, the non-finite checks and the
+ * metrics. It knows no wire format: codecs hand it points and write what it returns.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { CancelledError, LimitExceededError, NonFiniteResultError, PointsShapeError } from '../errors.js';
+import type { ResNetModel } from '../kernels/index.js';
+import { RECYCLED_MIN_BYTES, type Lease } from './memory.js';
+import { outputSize, type Operation } from './operations.js';
+import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointsInput } from './points.js';
+import type { Pool } from './pool.js';
+import { nonFinitePoints, type SliceOutcome } from './slices.js';
+
+/** How many offending points a non-finite error names. */
+export const REPORTED_NON_FINITE = 10;
+
+/**
+ * The work of one slice, in flops: small enough that a slice takes a few milliseconds (so that
+ * cancellation and other requests wait no longer), large enough that handing it to a thread costs
+ * little next to it.
+ */
+export const SLICE_FLOPS = 32_000_000;
+
+export interface ExecutorOptions {
+  /** Large batches go here; without a pool everything runs on the calling thread, in slices. */
+  readonly pool: Pool | null;
+  /** The work (points × the operation's flops a point) from which a batch goes to the pool. */
+  readonly poolMinFlops: number;
+  readonly maxPoints: number;
+  /** The most work one request may ask for; more is refused before any work starts. */
+  readonly maxRequestFlops: number;
+  /** Told about every run, for metrics. */
+  readonly observe?: (operation: string, points: number, seconds: number) => void;
+}
+
+/** Read only when needed (a small batch on this thread needs neither), so they may be made lazily. */
+export interface RunContext {
+  /** Aborts the run: slices not yet started are skipped, and run() rejects with CancelledError. */
+  readonly signal?: AbortSignal | undefined;
+  /** Recycled shared memory for the run's large arrays; fresh memory without one. */
+  readonly memory?: Lease | null | undefined;
+}
+
+export interface Result {
+  readonly operation: Operation;
+  readonly model: ResNetModel;
+  readonly count: number;
+  /** The outputs one after another, in the operation's order: the raw-float64 answer as it is. */
+  readonly block: Float64Array;
+  /** Views of the block, one per output. */
+  readonly outputs: readonly Float64Array[];
+  /** The batch ran on the pool (whose threads may then write its answer too). */
+  readonly pooled: boolean;
+}
+
+/** A Float64Array in shared memory, which pool threads can read and write. */
+export const sharedFloat64 = (length: number): Float64Array => new Float64Array(new SharedArrayBuffer(length * 8));
+
+export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops, observe = () => {} }: ExecutorOptions) {
+  /** Where a run's arrays come from: shared memory for the pool; recycled when large enough. */
+  const allocator = (pooled: boolean, context: RunContext) => (length: number): Float64Array => {
+    if (!pooled && length * 8 < RECYCLED_MIN_BYTES) return new Float64Array(length);
+    const lease = context.memory ?? null;
+    if (lease !== null) return lease.float64(length);
+    return pooled ? sharedFloat64(length) : new Float64Array(length);
+  };
+
+  /** Checks each input against the model and the limits; returns the number of points. */
+  function countPoints(operation: Operation, model: ResNetModel, inputs: readonly PointsInput[]): number {
+    let count = -1;
+    for (const [i, input] of inputs.entries()) {
+      let n: number;
+      if (input.kind === 'set') {
+        checkPointCount(input.name, input.count, maxPoints);
+        checkWidth(input, model.inputDim);
+        n = input.count;
+      } else n = checkByteLength(input, model.inputDim, maxPoints);
+      if (i > 0 && n !== count) {
+        throw new PointsShapeError(input.name, `${input.name} has ${n} items, expected ${count}: one for each of the ${operation.inputs[0]}`);
+      }
+      count = n;
+    }
+    if (count < 1) throw new PointsShapeError(operation.inputs[0], `${operation.inputs[0]} must have at least 1 item`);
+    return count;
+  }
+
+  function checkBudget(operation: Operation, model: ResNetModel, n: number): number {
+    const flops = n * operation.flops(model);
+    if (flops > maxRequestFlops) {
+      throw new LimitExceededError(
+        operation.inputs[0],
+        `the request asks for ${n} points × ${operation.flops(model)} flops = ${flops} flops of work (${operation.name} on a model with K = ${model.layers}, d = ${model.dim}), more than the limit of ${maxRequestFlops} (MAX_REQUEST_FLOPS)`,
+      );
+    }
+    return flops;
+  }
+
+  return {
+    /**
+     * Runs `operation` on `model` at the points (and other per-point inputs) given by name. Throws
+     * the checks' errors, NonFiniteResultError when a result is not finite, and CancelledError when
+     * the context's signal aborts first.
+     */
+    async run(operation: Operation, model: ResNetModel, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Promise<Result> {
+      const inputs = operation.inputs.map((name) => {
+        const input = given[name];
+        if (input === undefined) throw new PointsShapeError(name, `${name} is required`);
+        return input;
+      });
+      const n = countPoints(operation, model, inputs);
+      const flops = checkBudget(operation, model, n);
+      const pooled = pool !== null && flops >= poolMinFlops;
+      const allocate = allocator(pooled, context);
+      const sizes = operation.outputs.map((output) => outputSize(output, model));
+      const block = allocate(n * sizes.reduce((a, b) => a + b, 0));
+      const outputs: Float64Array[] = [];
+      for (let o = 0, at = 0; o < sizes.length; at += n * sizes[o], o++) outputs.push(block.subarray(at, at + n * sizes[o]));
+      const start = performance.now();
+      const outcome = pooled
+        ? await onPool(operation, model, inputs, outputs, n, allocate, context.memory ?? null, context.signal)
+        : await here(operation, model, inputs, outputs, n, allocate, context.signal);
+      if (outcome.nonFiniteInput !== null) {
+        const { input, element } = outcome.nonFiniteInput;
+        throw nonFiniteCoordinate(inputs[input].name, outcome.inputData[input], element, model.inputDim);
+      }
+      observe(operation.name, n, (performance.now() - start) / 1e3);
+      if (outcome.nonFinitePoints.length > 0) throw new NonFiniteResultError(outcome.nonFinitePoints, REPORTED_NON_FINITE);
+      return { operation, model, count: n, block, outputs, pooled };
+    },
+
+    /** The pool, for codecs that hand heavy work of their own to it (null when there is none). */
+    pool,
+  };
+
+  /** On this thread: at once when small; else in slices, yielding to the event loop between them. */
+  async function here(
+    operation: Operation,
+    model: ResNetModel,
+    inputs: readonly PointsInput[],
+    outputs: Float64Array[],
+    n: number,
+    allocate: (length: number) => Float64Array,
+    signal: AbortSignal | undefined,
+  ): Promise<Merged> {
+    const d0 = model.inputDim;
+    const data: Float64Array[] = [];
+    for (const input of inputs) {
+      if (input.kind === 'set') data.push(input.data);
+      else {
+        const room = allocate(n * d0);
+        await input.fill(new Uint8Array(room.buffer, room.byteOffset, input.byteLength), () => {});
+        data.push(room);
+      }
+      const checked = input.kind === 'set' && input.finite;
+      const bad = checked ? -1 : firstNonFinite(data.at(-1)!);
+      if (bad >= 0) return { nonFiniteInput: { input: data.length - 1, element: bad }, nonFinitePoints: [], inputData: data };
+    }
+    const perSlice = Math.max(1, Math.floor(SLICE_FLOPS / operation.flops(model)));
+    if (n <= perSlice) {
+      operation.kernel(model, data, outputs);
+      return { nonFiniteInput: null, nonFinitePoints: nonFinitePoints(outputs, n, REPORTED_NON_FINITE), inputData: data };
+    }
+    const bad: number[] = [];
+    for (let from = 0; from < n; from += perSlice) {
+      if (from > 0) await nextTurn();
+      if (signal?.aborted) throw new CancelledError();
+      const to = Math.min(n, from + perSlice);
+      const sliceOutputs = outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to));
+      operation.kernel(model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs);
+      if (bad.length < REPORTED_NON_FINITE) bad.push(...nonFinitePoints(sliceOutputs, to - from, REPORTED_NON_FINITE - bad.length).map((p) => from + p));
+    }
+    return { nonFiniteInput: null, nonFinitePoints: bad, inputData: data };
+  }
+
+  /**
+   * On the pool, in slices of about SLICE_FLOPS, at most one per thread at a time. Inputs still
+   * arriving are read into shared memory, and each slice goes out as soon as its points are in.
+   */
+  async function onPool(
+    operation: Operation,
+    model: ResNetModel,
+    inputs: readonly PointsInput[],
+    outputs: Float64Array[],
+    n: number,
+    allocate: (length: number) => Float64Array,
+    lease: Lease | null,
+    signal: AbortSignal | undefined,
+  ): Promise<Merged> {
+    const d0 = model.inputDim;
+    const data = inputs.map((input) => {
+      if (input.kind === 'incoming') return allocate(n * d0);
+      if (input.data.buffer instanceof SharedArrayBuffer) return input.data;
+      const copy = allocate(input.data.length);
+      copy.set(input.data);
+      return copy;
+    });
+    const checkInputs = inputs.some((input) => input.kind === 'incoming' || !input.finite);
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const size = Math.max(1, Math.min(Math.ceil(n / pool!.threads), Math.floor(SLICE_FLOPS / operation.flops(model))));
+    const slices = new Slices(n, size, pool!.threads, (from, to) => {
+      const run = pool!.slice({
+        operation: operation.name,
+        model,
+        inputs: data.map((input) => input.subarray(from * d0, to * d0)),
+        outputs: outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to)),
+        checkInputs,
+        report: REPORTED_NON_FINITE,
+        cancel,
+      });
+      // The lease's buffers stay out until the threads are done with them, even if the request is not.
+      return lease ? lease.hold(run) : run;
+    });
+    const abort = () => {
+      Atomics.store(cancel, 0, 1);
+      slices.stop();
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      const arriving = inputs.findIndex((input) => input.kind === 'incoming');
+      if (arriving < 0) slices.arrive(n);
+      else {
+        const incoming = inputs[arriving] as Extract<PointsInput, { kind: 'incoming' }>;
+        const target = data[arriving];
+        try {
+          await incoming.fill(new Uint8Array(target.buffer, target.byteOffset, incoming.byteLength), (received) => slices.arrive(Math.floor(received / (8 * d0))));
+        } catch (error) {
+          // The slices already out finish on their own; their outcomes no longer matter.
+          slices.stop();
+          await slices.settled.catch(() => {});
+          throw error;
+        }
+        slices.arrive(n);
+      }
+      const outcomes = await slices.settled;
+      if (signal?.aborted) throw new CancelledError();
+      return { ...mergeOutcomes(outcomes, d0, REPORTED_NON_FINITE), inputData: data };
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+}
+
+export type Executor = ReturnType<typeof createExecutor>;
+
+interface Merged {
+  readonly nonFiniteInput: { readonly input: number; readonly element: number } | null;
+  readonly nonFinitePoints: number[];
+  /** The inputs as the kernels read them, for naming a bad coordinate. */
+  readonly inputData: readonly Float64Array[];
+}
+
+/** Outcomes of slices, each with the first point of its slice. */
+export interface PlacedOutcome {
+  readonly start: number;
+  readonly outcome: SliceOutcome;
+}
+
+/**
+ * One outcome for a batch from its slices' (in any order; inputs of `width` numbers a point):
+ * indices become the batch's, the first bad input in the batch wins, and the first `report` points with non-finite results are listed.
+ */
+export function mergeOutcomes(placed: readonly PlacedOutcome[], width: number, report: number): Omit<Merged, 'inputData'> {
+  const ordered = [...placed].sort((a, b) => a.start - b.start);
+  const bad = ordered.find((p) => p.outcome.nonFiniteInput !== null);
+  return {
+    nonFiniteInput: bad ? { input: bad.outcome.nonFiniteInput!.input, element: bad.start * width + bad.outcome.nonFiniteInput!.element } : null,
+    nonFinitePoints: ordered.flatMap((p) => p.outcome.nonFinitePoints.map((point) => p.start + point)).slice(0, report),
+  };
+}
+
+/**
+ * Dispatches the slices of n points, `size` points each, in order, at most `parallel` at a time,
+ * each once its points have arrived. `settled` resolves with every outcome once every slice sent
+ * has settled and nothing more will be sent: all sent, or stop() called (a bad input found, the
+ * request cancelled, the body failed). A slice that finds a bad input stops the dispatch.
+ */
+export class Slices {
+  private next = 0;
+  private complete = 0;
+  private inFlight = 0;
+  private stopped = false;
+  private failure: unknown = null;
+  private readonly outcomes: PlacedOutcome[] = [];
+  readonly settled: Promise<PlacedOutcome[]>;
+  private resolve!: (outcomes: PlacedOutcome[]) => void;
+  private reject!: (error: unknown) => void;
+
+  constructor(
+    private readonly n: number,
+    private readonly size: number,
+    private readonly parallel: number,
+    private readonly run: (from: number, to: number) => Promise<SliceOutcome>,
+  ) {
+    this.settled = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** The first `points` points have all their inputs. */
+  arrive(points: number): void {
+    this.complete = Math.max(this.complete, points);
+    this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < this.parallel && this.next < this.n) {
+      const to = Math.min(this.n, this.next + this.size);
+      if (to > this.complete) break;
+      const from = this.next;
+      this.next = to;
+      this.inFlight++;
+      this.run(from, to).then(
+        (outcome) => {
+          this.inFlight--;
+          this.outcomes.push({ start: from, outcome });
+          if (outcome.nonFiniteInput !== null) this.stopped = true;
+          this.pump();
+        },
+        (error: unknown) => {
+          this.inFlight--;
+          this.failure ??= error;
+          this.stopped = true;
+          this.pump();
+        },
+      );
+    }
+    if (this.inFlight === 0 && (this.stopped || this.next >= this.n)) {
+      if (this.failure !== null) this.reject(this.failure);
+      else this.resolve(this.outcomes);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The pool of worker threads (piscina): slices of large batches, and heavy work the codecs hand
+ * over by name, run there, so that the event loop stays free and every core works. Points and
+ * results live in shared memory, which the threads read and write in place.
+ */
+import { Piscina } from 'piscina';
+import type { ResNetModel } from '../kernels/index.js';
+import type { SliceOutcome, SliceTask } from './slices.js';
+import type { CallTask } from './worker.js';
+
+export interface Pool {
+  readonly threads: number;
+  /** Runs one slice of a batch on a thread. */
+  slice(task: Omit<SliceTask, 'kind' | 'key'>): Promise<SliceOutcome>;
+  /** Calls the function `name` of the module at `module` (a file URL) on a thread, with `argument`. */
+  call<R>(module: string, name: string, argument: unknown): Promise<R>;
+  close(): Promise<void>;
+}
+
+const fromSources = import.meta.url.endsWith('.ts');
+const workerFile = new URL(fromSources ? './worker.dev.mjs' : './worker.js', import.meta.url);
+
+/** Model keys for the threads' caches: one per model object, which never changes. */
+const keys = new WeakMap<ResNetModel, number>();
+let nextKey = 1;
+const keyOf = (model: ResNetModel): number => {
+  let key = keys.get(model);
+  if (key === undefined) keys.set(model, (key = nextKey++));
+  return key;
+};
+
+export function createPool(threads: number): Pool {
+  // Threads start with the first large batch and stay for a minute after the last.
+  const piscina = new Piscina({ filename: workerFile.href, minThreads: 0, maxThreads: threads, idleTimeout: 60_000 });
+  return {
+    threads,
+    slice: (task) => piscina.run({ ...task, kind: 'slice', key: keyOf(task.model) } satisfies SliceTask),
+    call: (module, name, argument) => piscina.run({ kind: 'call', module, name, argument } satisfies CallTask),
+    close: () => piscina.close(),
+  };
+}
+
+/** The file URL of a module next to `base` (an import.meta.url), as the running code names it (.ts from sources, .js built). */
+export const siblingModule = (base: string, name: string): string => new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base).href;

@@ -1,0 +1,66 @@
+/**
+ * A slice of a batch: an operation's kernel on a range of points, with the inputs checked before
+ * and the results after. The pool's threads run slices (./worker.ts); so does the executor, on
+ * this thread, for batches too small for the pool.
+ */
+import type { ResNetModel } from '../kernels/index.js';
+import { operations } from './operations.js';
+
+/** A range of points of one batch, for one operation. */
+export interface SliceTask {
+  readonly kind: 'slice';
+  readonly operation: string;
+  /** Identifies the model for the thread's cache; the same key always means the same model. */
+  readonly key: number;
+  readonly model: ResNetModel;
+  /** The slice of each input and output, in the operation's order: views of shared memory. */
+  readonly inputs: readonly Float64Array[];
+  readonly outputs: readonly Float64Array[];
+  /** The inputs may hold NaN or ±Infinity (raw float64s): look before computing. */
+  readonly checkInputs: boolean;
+  /** At most this many points with results that are not finite are reported. */
+  readonly report: number;
+  /** Shared with the executor: nonzero once the request no longer wants the results. */
+  readonly cancel: Int32Array;
+}
+
+/** What a slice found, with indices relative to the slice. */
+export interface SliceOutcome {
+  /** The slice was not run: the request had been cancelled. */
+  readonly cancelled: boolean;
+  /** The first input number that is not finite (nothing is computed then), or null. */
+  readonly nonFiniteInput: { readonly input: number; readonly element: number } | null;
+  /** Points whose results are not all finite. */
+  readonly nonFinitePoints: number[];
+}
+
+/** The points among n whose results (every output's share of each) are not all finite, at most `limit`. */
+export function nonFinitePoints(outputs: readonly Float64Array[], n: number, limit: number): number[] {
+  const found: number[] = [];
+  for (let p = 0; p < n && found.length < limit; p++) {
+    let finite = true;
+    for (let o = 0; finite && o < outputs.length; o++) {
+      const size = outputs[o].length / n;
+      for (let i = p * size; finite && i < (p + 1) * size; i++) finite = Number.isFinite(outputs[o][i]);
+    }
+    if (!finite) found.push(p);
+  }
+  return found;
+}
+
+/** Runs a slice here, on whichever thread calls it. */
+export function runSlice(task: SliceTask, model: ResNetModel = task.model): SliceOutcome {
+  if (Atomics.load(task.cancel, 0) !== 0) return { cancelled: true, nonFiniteInput: null, nonFinitePoints: [] };
+  if (task.checkInputs) {
+    for (let input = 0; input < task.inputs.length; input++) {
+      const data = task.inputs[input];
+      for (let element = 0; element < data.length; element++) {
+        if (!Number.isFinite(data[element])) return { cancelled: false, nonFiniteInput: { input, element }, nonFinitePoints: [] };
+      }
+    }
+  }
+  operations[task.operation].kernel(model, task.inputs, task.outputs);
+  const n = task.inputs[0].length / model.inputDim;
+  return { cancelled: false, nonFiniteInput: null, nonFinitePoints: nonFinitePoints(task.outputs, n, task.report) };
+}
+

@@ -1,0 +1,68 @@
+/** Domain errors. The HTTP layer maps each class to a status and a problem type. */
+
+/** A request or model larger than a configured limit; refused before anything large is allocated. */
+export class LimitExceededError extends Error {
+  override readonly name = 'LimitExceededError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Points whose shape does not fit the model, such as a point with the wrong number of coordinates. */
+export class PointsShapeError extends Error {
+  override readonly name = 'PointsShapeError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A binary body that is not a whole number of points of finite float64s. */
+export class MalformedPointsError extends Error {
+  override readonly name = 'MalformedPointsError';
+}
+
+/** Values or gradients that came out as ±Infinity or NaN, at the listed points (at most `listed`). */
+export class NonFiniteResultError extends Error {
+  override readonly name = 'NonFiniteResultError';
+  constructor(
+    readonly points: readonly number[],
+    listed: number,
+  ) {
+    const names = points.map((p) => `points[${p}]`);
+    const subject =
+      names.length === 1
+        ? `${names[0]} gives a value or gradient that is not finite`
+        : `${names.slice(0, -1).join(', ')} and ${names.at(-1)} give values or gradients that are not finite`;
+    const truncated = points.length >= listed ? `; only the first ${listed} are listed` : '';
+    super(`${subject} (the network overflows there)${truncated}`);
+  }
+}
+
+export class ModelNotFoundError extends Error {
+  override readonly name = 'ModelNotFoundError';
+  constructor(readonly id: string) {
+    super(`no model with id '${id}'`);
+  }
+}
+
+/** The registry already holds as many models as it may. */
+export class RegistryFullError extends Error {
+  override readonly name = 'RegistryFullError';
+  constructor(readonly capacity: number) {
+    super(`the registry holds its limit of ${capacity} models (MAX_MODELS); delete one first`);
+  }
+}
+
+/** The request no longer wants its result: its client went away, or the service is shutting down. */
+export class CancelledError extends Error {
+  override readonly name = 'CancelledError';
+  constructor() {
+    super('the request was cancelled before its work was done');
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The executor, and what a request's work needs from HTTP: its recycled memory and its
+ * cancellation. A request's memory (a lease on the shared, recycled memory) is made on first use
+ * and goes back once its answer is out or its client has gone (after any pool work on it has
+ * settled); its work is cancelled when the client goes away before the answer is out. A request
+ * whose client went away is logged and counted with status 499, as Fastify completes no request
+ * for it. Routes see none of this: they call `app.compute`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { ComputeRequest } from '../../codecs/compute.js';
+import { createExecutor, type Executor, type Result } from '../../compute/executor.js';
+import { createSharedMemory, type Lease, type SharedMemory } from '../../compute/memory.js';
+import type { Operation } from '../../compute/operations.js';
+import { createPool } from '../../compute/pool.js';
+import { ModelNotFoundError } from '../../errors.js';
+
+/** What a request's work draws on: made when first asked for, released with the request. */
+export interface RequestWork {
+  /** Recycled shared memory for the request's large arrays. */
+  readonly memory: Lease;
+  /** Aborted when the client goes away before the answer is out. */
+  readonly signal: AbortSignal;
+  /** Float64s for the request: recycled when large enough, shared when the pool may read them. */
+  float64(length: number): Float64Array;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly executor: Executor;
+    readonly sharedMemory: SharedMemory;
+    /** Runs `operation` for a decoded request: the model it names, its inputs, the request's memory and cancellation. */
+    compute(request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest): Promise<Result>;
+    /** The request's work (see RequestWork). */
+    work(request: FastifyRequest, reply: FastifyReply): RequestWork;
+  }
+}
+
+export interface ComputeOptions {
+  readonly threads: number;
+  readonly poolMinFlops: number;
+  readonly maxPoints: number;
+  readonly maxRequestFlops: number;
+  /** Recycled memory kept for reuse, at most. */
+  readonly retainBytes: number;
+}
+
+const works = new WeakMap<FastifyRequest, RequestWork>();
+
+export const computePlugin = fp(
+  async (app, options: ComputeOptions) => {
+    const pool = options.threads > 0 ? createPool(options.threads) : null;
+    const memory = createSharedMemory({ retainBytes: options.retainBytes });
+    const executor = createExecutor({
+      pool,
+      poolMinFlops: options.poolMinFlops,
+      maxPoints: options.maxPoints,
+      maxRequestFlops: options.maxRequestFlops,
+      observe: app.metrics.observeKernel,
+    });
+    app.decorate('executor', executor);
+    app.decorate('sharedMemory', memory);
+
+    const work = (request: FastifyRequest, reply: FastifyReply): RequestWork => {
+      let known = works.get(request);
+      if (known !== undefined) return known;
+      const lease = memory.lease();
+      let controller: AbortController | null = null;
+      const gone = () => {
+        lease.release();
+        if (reply.raw.writableFinished) return;
+        controller?.abort();
+        app.metrics.clientGone(request, reply);
+      };
+      // A closed response is either sent (its memory may serve another request) or abandoned.
+      if (reply.raw.destroyed) queueMicrotask(gone);
+      else reply.raw.once('close', gone);
+      known = {
+        memory: lease,
+        get signal() {
+          controller ??= new AbortController();
+          if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort();
+          return controller.signal;
+        },
+        float64: (length) => lease.float64(length),
+      };
+      works.set(request, known);
+      return known;
+    };
+    app.decorate('work', work);
+
+    app.decorate('compute', async (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
+      const record = await app.registry.get(decoded.model.id);
+      if (record === undefined) throw new ModelNotFoundError(decoded.model.id);
+      // The request's memory and cancellation are made only if the run asks for them.
+      return executor.run(operation, record.model, decoded.inputs, {
+        get memory() {
+          return work(request, reply).memory;
+        },
+        get signal() {
+          return work(request, reply).signal;
+        },
+      });
+    });
+
+    app.addHook('onClose', async () => {
+      await pool?.close();
+    });
+  },
+  { name: 'compute', dependencies: ['metrics', 'registry'] },
+);

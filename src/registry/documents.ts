@@ -1,0 +1,134 @@
+/**
+ * Models as the API describes them (a document of parameters, or of a seed) and as the kernels hold
+ * them (one flat row-major Float64Array per parameter). The JSON reader hands the parameters over
+ * as nested arrays already read into float64s (NumericArray: the numbers in row-major order, and
+ * the lengths at each depth); their shapes are checked here, with messages that name the nested
+ * field, before anything of the model's size is allocated.
+ */
+import type { NumericArray } from '../codecs/json/numbers.js';
+import { createModel, ModelDataError, parameterCount, randomParameters, type ResNetModel } from '../kernels/index.js';
+import { LimitExceededError } from '../errors.js';
+
+interface ModelOptions {
+  readonly name?: string;
+  readonly activation?: string;
+  readonly output?: string;
+  readonly inputDim?: number;
+}
+
+/** A model given by its parameters. */
+export interface ExplicitModelDocument extends ModelOptions {
+  readonly h: number;
+  /** K × d × d. */
+  readonly W: NumericArray;
+  /** K × d. */
+  readonly b: NumericArray;
+  /** d. */
+  readonly w: NumericArray;
+  readonly mu: number;
+}
+
+/** A model drawn from the seeded initialisation of the kernels' `randomParameters`. */
+export interface RandomModelDocument extends ModelOptions {
+  readonly layers: number;
+  readonly dim: number;
+  readonly seed: number;
+  readonly h?: number;
+}
+
+export type ModelDocument = ExplicitModelDocument | RandomModelDocument;
+
+export interface ModelLimits {
+  /** Largest K·d². */
+  readonly maxModelWeights: number;
+}
+
+export const isRandomModelDocument = (document: ModelDocument): document is RandomModelDocument =>
+  'seed' in document;
+
+function checkWeights(layers: number, dim: number, limits: ModelLimits): void {
+  if (layers * dim * dim > limits.maxModelWeights) {
+    throw new LimitExceededError(
+      'W',
+      `the model has K·d² = ${layers}·${dim}² = ${layers * dim * dim} weights, more than the limit of ${limits.maxModelWeights} (MAX_MODEL_WEIGHTS)`,
+    );
+  }
+}
+
+/**
+ * The first array at depth index `depth` (1: the arrays inside the outermost one) whose length is
+ * not `expected`: its index path and length; null when every one has that length.
+ */
+function firstOtherThan(array: NumericArray, depth: number, expected: number): { path: readonly number[]; length: number } | null {
+  const { first, other } = array.depths[depth];
+  if (first >= 0 && first !== expected) return { path: new Array<number>(depth).fill(0), length: first };
+  return other;
+}
+
+/**
+ * Checks that W is K×d×d and b is K×d, d being the length of w; names the first array, in the
+ * order of the layers, whose length is wrong.
+ */
+function checkShapes({ W, b, w }: ExplicitModelDocument): { layers: number; dim: number } {
+  const layers = W.depths[0].first;
+  const dim = w.depths[0].first;
+  if (b.depths[0].first !== layers) {
+    throw new ModelDataError('b', `b has ${b.depths[0].first} rows, expected ${layers} (one per layer of W)`);
+  }
+  // The first wrong length in the order W[k] rows, W[k][i] columns, b[k] entries, layer by layer.
+  const candidates: { order: number[]; error: () => ModelDataError }[] = [];
+  const rows = firstOtherThan(W, 1, dim);
+  if (rows !== null) {
+    const [k] = rows.path;
+    candidates.push({ order: [k, 0, 0], error: () => new ModelDataError(`W[${k}]`, `W[${k}] has ${rows.length} rows, expected ${dim} (the length of w)`) });
+  }
+  const columns = firstOtherThan(W, 2, dim);
+  if (columns !== null) {
+    const [k, i] = columns.path;
+    candidates.push({ order: [k, 1, i], error: () => new ModelDataError(`W[${k}][${i}]`, `W[${k}][${i}] has ${columns.length} columns, expected ${dim} (the length of w)`) });
+  }
+  const biases = firstOtherThan(b, 1, dim);
+  if (biases !== null) {
+    const [k] = biases.path;
+    candidates.push({ order: [k, 2, 0], error: () => new ModelDataError(`b[${k}]`, `b[${k}] has ${biases.length} entries, expected ${dim} (the length of w)`) });
+  }
+  const before = (a: number[], c: number[]) => a[0] - c[0] || a[1] - c[1] || a[2] - c[2];
+  const first = candidates.sort((a, c) => before(a.order, c.order))[0];
+  if (first) throw first.error();
+  return { layers, dim };
+}
+
+function fromParameters(document: ExplicitModelDocument, limits: ModelLimits): ResNetModel {
+  const { layers, dim } = { layers: document.W.depths[0].first, dim: document.w.depths[0].first };
+  checkWeights(layers, dim, limits);
+  checkShapes(document);
+  return createModel({ ...document, layers, dim, W: document.W.numbers, b: document.b.numbers, w: document.w.numbers });
+}
+
+/** Builds the model a document describes; throws ModelDataError or LimitExceededError naming the field. */
+export function modelFromDocument(document: ModelDocument, limits: ModelLimits): ResNetModel {
+  if (!isRandomModelDocument(document)) return fromParameters(document, limits);
+  checkWeights(document.layers, document.dim, limits);
+  return createModel(randomParameters(document));
+}
+
+/** The parameters in the API's nested layout; rows are views of the model's arrays, not copies. */
+export function nestedParameters(model: ResNetModel) {
+  const { layers, dim } = model;
+  const W = Array.from({ length: layers }, (_, k) =>
+    Array.from({ length: dim }, (_, i) => model.W.subarray((k * dim + i) * dim, (k * dim + i + 1) * dim)),
+  );
+  const b = Array.from({ length: layers }, (_, k) => model.b.subarray(k * dim, (k + 1) * dim));
+  return { W, b, w: model.w, mu: model.mu };
+}
+
+/** The model's shape and options, as listed by the registry. */
+export const modelShape = (model: ResNetModel) => ({
+  layers: model.layers,
+  dim: model.dim,
+  inputDim: model.inputDim,
+  activation: model.activation,
+  output: model.output,
+  h: model.h,
+  parameterCount: parameterCount(model),
+});

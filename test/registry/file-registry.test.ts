@@ -1,0 +1,126 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFileRegistry } from '../../src/registry/file-registry.js';
+import { createModel, randomParameters, type ResNetModel } from '../../src/kernels/index.js';
+import { sameBits } from '../helpers/bits.js';
+
+const folders: string[] = [];
+afterEach(() => {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+function folder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'registry-test-'));
+  folders.push(dir);
+  return dir;
+}
+
+async function open(dir: string, capacity = 100) {
+  const warnings: { details: Record<string, unknown>; message: string }[] = [];
+  const registry = await createFileRegistry({ dir, capacity, warn: (details, message) => warnings.push({ details, message }) });
+  return { registry, warnings };
+}
+
+/** A model whose parameters include the float64s that text formats lose most easily. */
+const awkwardModel = (): ResNetModel =>
+  createModel({
+    layers: 2,
+    dim: 2,
+    inputDim: 1,
+    activation: 'relu',
+    output: 'logistic',
+    h: -0,
+    mu: 5e-324,
+    W: [-0, 1.7976931348623157e308, 0.1 + 0.2, -2.2250738585072014e-308, 1 / 3, 2 / 3, -1e-300, 42],
+    b: [0, -0, 1e-310, 7],
+    w: [Math.PI, -Math.E],
+  });
+
+const sameModel = (a: ResNetModel, b: ResNetModel): boolean =>
+  sameBits(a.W, b.W) &&
+  sameBits(a.b, b.b) &&
+  sameBits(a.w, b.w) &&
+  Object.is(a.h, b.h) &&
+  Object.is(a.mu, b.mu) &&
+  a.layers === b.layers &&
+  a.dim === b.dim &&
+  a.inputDim === b.inputDim &&
+  a.activation === b.activation &&
+  a.output === b.output;
+
+describe('the file registry', () => {
+  it('reloads every model with the same id, name, time and bit-identical parameters', async () => {
+    const dir = folder();
+    const { registry } = await open(dir);
+    const first = await registry.add({ model: awkwardModel(), name: 'awkward' });
+    const second = await registry.add({ model: createModel(randomParameters({ layers: 5, dim: 7, seed: 3 })), id: 'demo' });
+    const { registry: reopened, warnings } = await open(dir);
+    expect(warnings).toEqual([]);
+    const loaded = await reopened.list();
+    expect(loaded.map((r) => [r.id, r.name, r.createdAt])).toEqual([first, second].map((r) => [r.id, r.name, r.createdAt]));
+    expect(sameModel(loaded[0].model, first.model)).toBe(true);
+    expect(sameModel(loaded[1].model, second.model)).toBe(true);
+  });
+
+  it('keeps one file per model and removes it on delete', async () => {
+    const dir = folder();
+    const { registry } = await open(dir);
+    const kept = await registry.add({ model: awkwardModel() });
+    const removed = await registry.add({ model: awkwardModel() });
+    expect(readdirSync(dir).sort()).toEqual([`${kept.id}.model`, `${removed.id}.model`].sort());
+    expect(await registry.delete(removed.id)).toBe(true);
+    expect(await registry.delete(removed.id)).toBe(false);
+    expect(readdirSync(dir)).toEqual([`${kept.id}.model`]);
+    const { registry: reopened } = await open(dir);
+    expect((await reopened.list()).map((r) => r.id)).toEqual([kept.id]);
+  });
+
+  it.each([
+    ['a truncated (partial) file', (bytes: Buffer) => bytes.subarray(0, bytes.length - 9)],
+    ['a flipped bit', (bytes: Buffer) => Buffer.concat([bytes.subarray(0, 100), Buffer.from([bytes[100] ^ 1]), bytes.subarray(101)])],
+    ['an empty file', () => Buffer.alloc(0)],
+    ['text that is not a model', () => Buffer.from('hello')],
+  ])('logs and skips %s, and loads the rest', async (_name, damage) => {
+    const dir = folder();
+    const { registry } = await open(dir);
+    const good = await registry.add({ model: awkwardModel() });
+    const bad = await registry.add({ model: awkwardModel() });
+    const path = join(dir, `${bad.id}.model`);
+    writeFileSync(path, damage(readFileSync(path)));
+    const { registry: reopened, warnings } = await open(dir);
+    expect((await reopened.list()).map((r) => r.id)).toEqual([good.id]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].details.file).toBe(path);
+    expect(warnings[0].message).toBe('skipped a model file that cannot be read');
+  });
+
+  it('skips a file whose name does not match the model inside', async () => {
+    const dir = folder();
+    const { registry } = await open(dir);
+    const record = await registry.add({ model: awkwardModel() });
+    writeFileSync(join(dir, 'other.model'), readFileSync(join(dir, `${record.id}.model`)));
+    const { registry: reopened, warnings } = await open(dir);
+    expect((await reopened.list()).map((r) => r.id)).toEqual([record.id]);
+    expect(warnings[0].details.reason).toBe(`holds model ${record.id}`);
+  });
+
+  it('discards a temporary file left by a create that never finished', async () => {
+    const dir = folder();
+    writeFileSync(join(dir, 'abc.model.tmp-123'), 'half written');
+    const { registry } = await open(dir);
+    expect(await registry.count()).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('holds at most its capacity, counting creates still being written', async () => {
+    const { registry } = await open(folder(), 3);
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => registry.add({ model: awkwardModel() })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.name)).toEqual([
+      'RegistryFullError',
+      'RegistryFullError',
+    ]);
+  });
+});
