@@ -66,7 +66,8 @@ export async function readJsonCompute(
       };
     },
   });
-  const inputs = Object.fromEntries(operation.inputs.map((name) => [name, pointSetOf(name, document[name])]));
+  const inputs: Record<string, PointsInput> = {};
+  for (const name of operation.inputs) inputs[name] = pointSetOf(name, document[name]);
   return { model: { id: document.modelId }, inputs };
 }
 

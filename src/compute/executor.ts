@@ -10,7 +10,7 @@ import { CancelledError, LimitExceededError, NonFiniteResultError, PointsShapeEr
 import type { ResNetModel } from '../kernels/index.js';
 import { RECYCLED_MIN_BYTES, type Lease } from './memory.js';
 import { outputSize, type Operation } from './operations.js';
-import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointsInput } from './points.js';
+import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointSet, type PointsInput } from './points.js';
 import type { Pool } from './pool.js';
 import { nonFinitePoints, type SliceOutcome } from './slices.js';
 
@@ -71,7 +71,8 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
   /** Checks each input against the model and the limits; returns the number of points. */
   function countPoints(operation: Operation, model: ResNetModel, inputs: readonly PointsInput[]): number {
     let count = -1;
-    for (const [i, input] of inputs.entries()) {
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i];
       let n: number;
       if (input.kind === 'set') {
         checkPointCount(input.name, input.count, maxPoints);
@@ -98,42 +99,86 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     return flops;
   }
 
+  /** The inputs an operation takes, in its order, from those given by name. */
+  function inputsOf(operation: Operation, given: Readonly<Record<string, PointsInput>>): PointsInput[] {
+    const inputs: PointsInput[] = [];
+    for (const name of operation.inputs) {
+      const input = given[name];
+      if (input === undefined) throw new PointsShapeError(name, `${name} is required`);
+      inputs.push(input);
+    }
+    return inputs;
+  }
+
+  /** The outputs' views of one block (the raw answer's layout). */
+  function outputsOf(operation: Operation, model: ResNetModel, n: number, allocate: (length: number) => Float64Array) {
+    let total = 0;
+    for (const output of operation.outputs) total += outputSize(output, model);
+    const block = allocate(n * total);
+    const outputs: Float64Array[] = [];
+    let at = 0;
+    for (const output of operation.outputs) {
+      const size = n * outputSize(output, model);
+      outputs.push(block.subarray(at, at + size));
+      at += size;
+    }
+    return { block, outputs };
+  }
+
+  /** The outcome's errors, the metrics, and the result. */
+  function finish(operation: Operation, model: ResNetModel, inputs: readonly PointsInput[], n: number, block: Float64Array, outputs: Float64Array[], pooled: boolean, outcome: Merged, start: number): Result {
+    if (outcome.nonFiniteInput !== null) {
+      const { input, element } = outcome.nonFiniteInput;
+      throw nonFiniteCoordinate(inputs[input].name, outcome.inputData[input], element, model.inputDim);
+    }
+    observe(operation.name, n, (performance.now() - start) / 1e3);
+    if (outcome.nonFinitePoints.length > 0) throw new NonFiniteResultError(outcome.nonFinitePoints, REPORTED_NON_FINITE);
+    return { operation, model, count: n, block, outputs, pooled };
+  }
+
   return {
     /**
-     * Runs `operation` on `model` at the points (and other per-point inputs) given by name. Throws
-     * the checks' errors, NonFiniteResultError when a result is not finite, and CancelledError when
-     * the context's signal aborts first.
+     * Runs `operation` on `model` at the points (and other per-point inputs) given by name. Rejects
+     * with the checks' errors, NonFiniteResultError when a result is not finite, and CancelledError
+     * when the context's signal aborts first. A small batch of points already read (one point, say)
+     * is computed at once, in this call.
      */
-    async run(operation: Operation, model: ResNetModel, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Promise<Result> {
-      const inputs = operation.inputs.map((name) => {
-        const input = given[name];
-        if (input === undefined) throw new PointsShapeError(name, `${name} is required`);
-        return input;
-      });
-      const n = countPoints(operation, model, inputs);
-      const flops = checkBudget(operation, model, n);
-      const pooled = pool !== null && flops >= poolMinFlops;
-      const allocate = allocator(pooled, context);
-      const sizes = operation.outputs.map((output) => outputSize(output, model));
-      const block = allocate(n * sizes.reduce((a, b) => a + b, 0));
-      const outputs: Float64Array[] = [];
-      for (let o = 0, at = 0; o < sizes.length; at += n * sizes[o], o++) outputs.push(block.subarray(at, at + n * sizes[o]));
-      const start = performance.now();
-      const outcome = pooled
-        ? await onPool(operation, model, inputs, outputs, n, allocate, context.memory ?? null, context.signal)
-        : await here(operation, model, inputs, outputs, n, allocate, context.signal);
-      if (outcome.nonFiniteInput !== null) {
-        const { input, element } = outcome.nonFiniteInput;
-        throw nonFiniteCoordinate(inputs[input].name, outcome.inputData[input], element, model.inputDim);
+    run(operation: Operation, model: ResNetModel, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Promise<Result> {
+      try {
+        const inputs = inputsOf(operation, given);
+        const n = countPoints(operation, model, inputs);
+        const flops = checkBudget(operation, model, n);
+        const pooled = pool !== null && flops >= poolMinFlops;
+        const allocate = allocator(pooled, context);
+        const { block, outputs } = outputsOf(operation, model, n, allocate);
+        const start = performance.now();
+        const small = !pooled && flops <= SLICE_FLOPS && inputs.every((input) => input.kind === 'set');
+        if (small) return Promise.resolve(finish(operation, model, inputs, n, block, outputs, false, computeHere(operation, model, inputs as PointSet[], outputs, n), start));
+        const outcome = pooled
+          ? onPool(operation, model, inputs, outputs, n, allocate, context.memory ?? null, context.signal)
+          : here(operation, model, inputs, outputs, n, allocate, context);
+        return outcome.then((merged) => finish(operation, model, inputs, n, block, outputs, pooled, merged, start));
+      } catch (error) {
+        return Promise.reject(error);
       }
-      observe(operation.name, n, (performance.now() - start) / 1e3);
-      if (outcome.nonFinitePoints.length > 0) throw new NonFiniteResultError(outcome.nonFinitePoints, REPORTED_NON_FINITE);
-      return { operation, model, count: n, block, outputs, pooled };
     },
 
     /** The pool, for codecs that hand heavy work of their own to it (null when there is none). */
     pool,
   };
+
+  /** A small batch, its points read, on this thread, at once. */
+  function computeHere(operation: Operation, model: ResNetModel, inputs: readonly PointSet[], outputs: Float64Array[], n: number): Merged {
+    const data: Float64Array[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i];
+      data.push(input.data);
+      const bad = input.finite ? -1 : firstNonFinite(input.data);
+      if (bad >= 0) return { nonFiniteInput: { input: i, element: bad }, nonFinitePoints: [], inputData: data };
+    }
+    operation.kernel(model, data, outputs);
+    return { nonFiniteInput: null, nonFinitePoints: nonFinitePoints(outputs, n, REPORTED_NON_FINITE), inputData: data };
+  }
 
   /** On this thread: at once when small; else in slices, yielding to the event loop between them. */
   async function here(
@@ -143,7 +188,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     outputs: Float64Array[],
     n: number,
     allocate: (length: number) => Float64Array,
-    signal: AbortSignal | undefined,
+    context: RunContext,
   ): Promise<Merged> {
     const d0 = model.inputDim;
     const data: Float64Array[] = [];
@@ -166,7 +211,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     const bad: number[] = [];
     for (let from = 0; from < n; from += perSlice) {
       if (from > 0) await nextTurn();
-      if (signal?.aborted) throw new CancelledError();
+      if (context.signal?.aborted) throw new CancelledError();
       const to = Math.min(n, from + perSlice);
       const sliceOutputs = outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to));
       operation.kernel(model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs);

@@ -45,7 +45,7 @@ describe('POST /evaluate and POST /gradient', () => {
     const points = Array.from({ length: 50 }, (_, i) => [i / 10, -i / 20]);
     await http.post('/evaluate').send({ modelId: 'demo', points }).expect(200);
     const response = await http.post('/gradient').send({ modelId: 'demo', points: [...points, [0, 0]] }).expect(413).expect('content-type', problemType);
-    expect(response.body).toMatchObject({ type: '/problems/content-too-large', detail: 'points has more than 50 points, the limit (MAX_POINTS)' });
+    expect(response.body).toMatchObject({ type: '/problems/content-too-large', detail: 'points has 51 points, more than the limit of 50 (MAX_POINTS)' });
   });
 
   it.each(['/evaluate', '/gradient'])('%s: a point with the wrong number of coordinates → 422 naming it', async (route) => {

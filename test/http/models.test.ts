@@ -214,10 +214,18 @@ describe('refused models: a clear problem, and nothing registered', () => {
     expect(response.body.detail).toBe('the body is larger than the limit of 65536 bytes (BODY_LIMIT)');
   });
 
-  it('a model over MAX_MODEL_WEIGHTS given by its parameters → 413, at the first weight past the limit', async () => {
+  it('a model over MAX_MODEL_WEIGHTS given by its parameters → 413', async () => {
     const d = 11;
     const row = Array.from({ length: d }, () => 0.5);
     const body = { h: 0.1, W: Array.from({ length: 9 }, () => Array.from({ length: d }, () => row)), b: Array.from({ length: 9 }, () => row), w: row, mu: 0 };
+    const response = await http.post('/models').send(body).expect(413);
+    expect(response.body.detail).toContain('K·d² = 9·11² = 1089 weights');
+  });
+
+  it('a large body over MAX_MODEL_WEIGHTS → 413 at the first weight past the limit, before the rest is read', async () => {
+    const d = 30;
+    const row = Array.from({ length: d }, (_, i) => i / 7);
+    const body = { h: 0.1, W: Array.from({ length: 2 }, () => Array.from({ length: d }, () => row)), b: [row, row], w: row, mu: 0 };
     const response = await http.post('/models').send(body).expect(413);
     expect(response.body.detail).toBe('W holds more than 1000 numbers, more than a model within the limit of 1000 weights (MAX_MODEL_WEIGHTS) has');
   });

@@ -28,7 +28,16 @@ export interface AnswerOptions {
 const layout = (shape: readonly number[]): { width: number; group: number } =>
   shape.length === 0 ? { width: 0, group: 0 } : shape.length === 1 ? { width: shape[0], group: 0 } : { width: shape[1], group: shape[0] };
 
-const headText = (head: Readonly<Record<string, unknown>>): string => exactJson(head).slice(0, -1);
+/** `{"a":…,"b":…` (no closing brace): the members of the answer before its outputs. */
+function headText(head: Readonly<Record<string, unknown>>): string {
+  let text = '{';
+  for (const key in head) {
+    const value = head[key];
+    if (value === undefined) continue;
+    text += `${text.length > 1 ? ',' : ''}${JSON.stringify(key)}:${typeof value === 'string' ? JSON.stringify(value) : exactJson(value)}`;
+  }
+  return text;
+}
 
 /** The answer as one string: for a few points. */
 function answerString(head: Readonly<Record<string, unknown>>, result: Result): string {

@@ -1,12 +1,21 @@
 /**
- * A JSON body as a document of a given schema: read as it arrives by the streaming reader (its
- * numeric arrays straight into float64s, within the caller's limits), then checked against the
- * schema, with each numeric array standing in for itself. Errors name the field as the client
- * wrote it, in the same sentences as the validation of query strings and paths.
+ * A JSON body as a document of a given schema, its nested arrays of numbers as NumericArray
+ * (float64s in row-major order, with the lengths at each depth), whichever way it was read:
+ *
+ * - a small body (SMALL_BODY_BYTES or less, the one-point calls of an integrator) is parsed whole
+ *   by JSON.parse (secure-json-parse) and checked against the schema, which costs it least;
+ * - a larger one is read as it arrives by the streaming reader (./reader.ts), its numeric arrays
+ *   straight into float64s within the caller's limits, and refused at the first byte that shows
+ *   it is wrong; the rest of it is then checked against the schema's skeleton, each numeric array
+ *   standing in for itself.
+ *
+ * Errors name the field as the client wrote it, in the same sentences either way.
  */
 import AjvCompiler from '@fastify/ajv-compiler';
+import secureJson from 'secure-json-parse';
 import type { ByteSource } from '../source.js';
-import { BodySchemaError } from './errors.js';
+import { BodySchemaError, MalformedJsonError } from './errors.js';
+import type { NumericArray } from './numbers.js';
 import { JsonDocumentReader, type ReadOptions, type Shape } from './reader.js';
 import { shapeOf, skeletonOf } from './shape.js';
 import { describeValidation, type SchemaError } from './validation.js';
@@ -17,38 +26,132 @@ import { describeValidation, type SchemaError } from './validation.js';
  */
 export const AJV_OPTIONS = { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } as const;
 
+/** Bodies up to this size are parsed whole; larger ones are read as they arrive. */
+export const SMALL_BODY_BYTES = 16 * 1024;
+
+type Check = ((value: unknown) => boolean) & { errors?: SchemaError[] | null };
+
 interface Compiled {
   readonly shape: Shape;
-  readonly check: ((value: unknown) => boolean) & { errors?: SchemaError[] | null };
-  readonly schema: object;
+  readonly check: Check;
+  readonly skeleton: object;
+  readonly checkSkeleton: Check;
 }
 
-const compilers = AjvCompiler();
-const compile = compilers({}, { customOptions: AJV_OPTIONS });
+const compile = AjvCompiler()({}, { customOptions: AJV_OPTIONS });
 const compiled = new WeakMap<object, Compiled>();
 
 function compiledFor(schema: object): Compiled {
   let known = compiled.get(schema);
   if (known === undefined) {
     const skeleton = skeletonOf(schema as never);
-    const check = compile({ schema: skeleton, method: 'POST', url: '', httpPart: 'body' }) as Compiled['check'];
-    known = { shape: shapeOf(schema as never), check, schema: skeleton };
+    const validator = (of: object) => compile({ schema: of, method: 'POST', url: '', httpPart: 'body' }) as Check;
+    known = { shape: shapeOf(schema as never), check: validator(schema), skeleton, checkSkeleton: validator(skeleton) };
     compiled.set(schema, known);
   }
   return known;
 }
 
-/** Throws a BodySchemaError naming the first thing in `value` that breaks the schema. */
-export function checkDocument(schema: object, value: unknown): void {
-  const { check, schema: skeleton } = compiledFor(schema);
-  if (!check(value)) throw new BodySchemaError(describeValidation(check.errors ?? [], 'body', skeleton as never, value));
+function check(validate: Check, schema: object, value: unknown): void {
+  if (!validate(value)) throw new BodySchemaError(describeValidation(validate.errors ?? [], 'body', schema as never, value));
+}
+
+const parseOptions = { protoAction: 'error', constructorAction: 'error' } as const;
+
+interface Lengths {
+  count: number;
+  first: number;
+  other: { length: number; path: number[] } | null;
+}
+
+/** Walks the arrays at each depth, recording lengths (the index path only of the first that differs). */
+function measure(item: unknown[], depth: number, rank: number, depths: Lengths[], path: number[]): number {
+  const lengths = depths[depth];
+  if (lengths.count === 0) lengths.first = item.length;
+  else if (lengths.other === null && item.length !== lengths.first) lengths.other = { length: item.length, path: path.slice(0, depth) };
+  lengths.count++;
+  if (depth === rank - 1) return item.length;
+  let numbers = 0;
+  for (let i = 0; i < item.length; i++) {
+    path[depth] = i;
+    numbers += measure(item[i] as unknown[], depth + 1, rank, depths, path);
+  }
+  return numbers;
+}
+
+function fill(item: unknown[], depth: number, rank: number, data: Float64Array, at: number): number {
+  if (depth === rank - 1) {
+    for (let i = 0; i < item.length; i++) data[at++] = item[i] as number;
+    return at;
+  }
+  for (let i = 0; i < item.length; i++) at = fill(item[i] as unknown[], depth + 1, rank, data, at);
+  return at;
+}
+
+/** A nested array of numbers, already checked against its schema, as a NumericArray. */
+export function numericArrayOf(value: unknown, allocate: (length: number) => Float64Array): NumericArray {
+  let rank = 1;
+  for (let item = value; Array.isArray(item) && Array.isArray(item[0]); item = item[0]) rank++;
+  const depths: Lengths[] = [];
+  for (let d = 0; d < rank; d++) depths.push({ count: 0, first: -1, other: null });
+  const data = allocate(measure(value as unknown[], 0, rank, depths, []));
+  fill(value as unknown[], 0, rank, data, 0);
+  return { numbers: data, rank, depths };
+}
+
+/** The document as JSON.parse reads it, checked, with its numeric arrays made NumericArray. */
+function parseWhole(bytes: Buffer, schema: object, compiledSchema: Compiled, allocate: (length: number) => Float64Array): unknown {
+  if (bytes.length === 0) throw new MalformedJsonError('the body is empty; send a JSON object');
+  let document: unknown;
+  try {
+    document = secureJson.parse(bytes.toString(), undefined, parseOptions);
+  } catch (error) {
+    throw new MalformedJsonError(`the body is not valid JSON: ${(error as Error).message}`);
+  }
+  check(compiledSchema.check, schema, document);
+  const { shape } = compiledSchema;
+  if (shape.kind === 'object') {
+    for (const [name, field] of shape.fields) {
+      const value = (document as Record<string, unknown>)[name];
+      if (field.kind === 'numbers' && value !== undefined) (document as Record<string, unknown>)[name] = numericArrayOf(value, allocate);
+    }
+  }
+  return document;
 }
 
 /** Reads a JSON body of the given schema from `source`, checks it, and returns the document. */
 export async function readDocument<T>(source: ByteSource, schema: object, options: ReadOptions): Promise<T> {
-  const reader = new JsonDocumentReader(compiledFor(schema).shape, options);
-  await source.read((chunk) => reader.push(chunk));
-  const document = reader.end();
-  checkDocument(schema, document);
+  const compiledSchema = compiledFor(schema);
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  let reader: JsonDocumentReader | null = null;
+  await source.read((chunk) => {
+    if (reader !== null) return reader.push(chunk);
+    if (heldBytes + chunk.length <= SMALL_BODY_BYTES) {
+      // The chunk is only valid during this call.
+      held.push(Buffer.from(chunk));
+      heldBytes += chunk.length;
+      return;
+    }
+    reader = new JsonDocumentReader(compiledSchema.shape, options);
+    for (const piece of held.splice(0)) reader.push(piece);
+    reader.push(chunk);
+  });
+  if (reader === null) {
+    const bytes = held.length === 1 ? held[0] : Buffer.concat(held);
+    return parseWhole(bytes, schema, compiledSchema, options.allocate) as T;
+  }
+  const document = (reader as JsonDocumentReader).end();
+  check(compiledSchema.checkSkeleton, compiledSchema.skeleton, document);
   return document as T;
+}
+
+/** Reads a whole document with the streaming reader, whatever its size (for tests). */
+export function readStreaming(bytes: Uint8Array, schema: object, options: ReadOptions): unknown {
+  const compiledSchema = compiledFor(schema);
+  const reader = new JsonDocumentReader(compiledSchema.shape, options);
+  reader.push(bytes);
+  const document = reader.end();
+  check(compiledSchema.checkSkeleton, compiledSchema.skeleton, document);
+  return document;
 }

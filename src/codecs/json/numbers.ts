@@ -155,6 +155,8 @@ export interface ScanLimits {
 
 /** Bytes per call into the module: bounds its scratch memory. */
 const SCAN_SLICE = 64 * 1024;
+/** Shorter pieces are scanned by the twin, which needs no copies in and out of the module. */
+const TWIN_BELOW = 256;
 /** A number longer than this is refused: the text kept between chunks stays small. */
 const MAX_NUMBER_TEXT = 4096;
 
@@ -277,7 +279,7 @@ export class NumberScanner {
     const room = (length >> 1) + 2;
     let consumed: number;
     let written: Float64Array;
-    if (wasm && this.engine === 'fastest') {
+    if (wasm && this.engine === 'fastest' && length >= TWIN_BELOW) {
       const address = wasm.scanStateAddress();
       const input = scratchStart;
       const out = input + align(length);
@@ -288,7 +290,7 @@ export class NumberScanner {
       new Uint8Array(this.state).set(bytesView.subarray(address, address + STATE_BYTES));
       written = floatView.subarray(out / 8, out / 8 + this.words[W.WRITTEN]);
     } else {
-      if (this.twinOut.length < room) this.twinOut = new Float64Array(room);
+      if (this.twinOut.length < room) this.twinOut = new Float64Array(Math.max(room, 64));
       consumed = scanNumbersTwin(this.state, text, start, end, last, this.twinOut);
       written = this.twinOut.subarray(0, this.words[W.WRITTEN]);
     }

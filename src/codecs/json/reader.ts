@@ -71,10 +71,13 @@ export class JsonDocumentReader {
   private started = false;
   private values = 0;
   private offset = 0;
-  /** A token cut off at the end of a piece: its bytes so far. */
-  private token: number[] | null = null;
+  /** A token being read: its bytes from earlier pieces (a token cut off at a piece's end), its kind. */
+  private token: Uint8Array[] | null = null;
+  private tokenLength = 0;
   private tokenKind: 'string' | 'number' | 'literal' = 'string';
   private escaped = false;
+  /** The string token has neither an escape nor a byte past ASCII (its text is its bytes). */
+  private plain = true;
   private scanner: NumberScanner | null = null;
   private scanning: { name: string; shape: Extract<Shape, { kind: 'numbers' }> } | null = null;
 
@@ -284,65 +287,82 @@ export class JsonDocumentReader {
   }
 
   private beginToken(kind: 'string' | 'number' | 'literal'): void {
-    this.token = kind === 'string' ? [0x22] : [];
+    this.token = [];
+    this.tokenLength = 0;
     this.tokenKind = kind;
     this.escaped = false;
+    this.plain = true;
   }
 
-  /** Takes a token's bytes from piece[at]; returns where reading goes on. */
+  /**
+   * Takes a token's bytes from piece[at] (a string's after its opening quote); returns where
+   * reading goes on. A token cut off by the piece's end keeps its bytes for the next piece.
+   */
   private continueToken(piece: Uint8Array, at: number): number {
-    const token = this.token!;
     const n = piece.length;
+    let i = at;
+    let end: number;
     if (this.tokenKind === 'string') {
-      let i = at;
       for (; i < n; i++) {
         const c = piece[i];
         if (this.escaped) this.escaped = false;
-        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x5c) {
+          this.escaped = true;
+          this.plain = false;
+        }
         else if (c === 0x22) break;
+        else if (c >= 0x80 || c < 0x20) this.plain = false;
       }
-      if (token.length + (i - at) > MAX_STRING_BYTES) throw new BodySchemaError(`the body has a string longer than ${MAX_STRING_BYTES} bytes`);
-      for (let j = at; j < i; j++) token.push(piece[j]);
-      if (i === n) return n;
-      token.push(0x22);
-      this.finishToken();
-      return i + 1;
+      end = i;
+      if (this.tokenLength + (end - at) > MAX_STRING_BYTES) throw new BodySchemaError(`the body has a string longer than ${MAX_STRING_BYTES} bytes`);
+    } else {
+      for (; i < n; i++) {
+        const c = piece[i];
+        const part = this.tokenKind === 'number' ? (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45 : c >= 0x61 && c <= 0x7a;
+        if (!part) break;
+      }
+      end = i;
+      if (this.tokenLength + (end - at) > 512) throw new MalformedJsonError('the body is not valid JSON: a number or word of more than 512 characters');
     }
-    let i = at;
-    for (; i < n; i++) {
-      const c = piece[i];
-      const part = this.tokenKind === 'number' ? (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45 : c >= 0x61 && c <= 0x7a;
-      if (!part) break;
-      token.push(c);
-      if (token.length > 512) throw new MalformedJsonError('the body is not valid JSON: a number or word of more than 512 characters');
+    if (end === n) {
+      this.token!.push(piece.slice(at, end));
+      this.tokenLength += end - at;
+      return n;
     }
-    if (i === n) return n;
-    this.finishToken();
-    return i;
+    const held = this.token!;
+    const bytes = held.length === 0 ? piece.subarray(at, end) : Buffer.concat([...held, piece.subarray(at, end)]);
+    this.finishToken(bytes);
+    return this.tokenKind === 'string' ? end + 1 : end;
   }
 
-  private finishToken(): void {
-    const bytes = this.token!;
+  /** The value of a token cut off at the text's end (a number or word), or of a complete one. */
+  private finishToken(bytes: Uint8Array = Buffer.concat(this.token!)): void {
     this.token = null;
-    const text = Buffer.from(bytes).toString(this.tokenKind === 'string' ? 'utf8' : 'latin1');
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     let value: unknown;
     if (this.tokenKind === 'string') {
-      try {
-        value = JSON.parse(text);
-      } catch {
-        throw new MalformedJsonError('the body is not valid JSON: a string holds a control character or a bad escape');
+      if (this.plain) value = view.toString('latin1');
+      else {
+        try {
+          value = JSON.parse(`"${view.toString('utf8')}"`);
+        } catch {
+          throw new MalformedJsonError('the body is not valid JSON: a string holds a control character or a bad escape');
+        }
       }
       const top = this.stack.at(-1);
       if (top !== undefined && top.kind === 'object' && (top.state === 'key' || top.state === 'key-or-end')) {
         this.takeKey(top, value as string);
         return;
       }
-    } else if (this.tokenKind === 'number') {
-      if (!JSON_NUMBER.test(text)) throw new MalformedJsonError(`the body is not valid JSON: ${text.slice(0, 40)} is not a number`);
-      value = Number(text);
-    } else if (text === 'true' || text === 'false' || text === 'null') {
-      value = text === 'null' ? null : text === 'true';
-    } else throw new MalformedJsonError(`the body is not valid JSON: unexpected '${text.slice(0, 20)}'`);
+    } else {
+      const text = view.toString('latin1');
+      if (this.tokenKind === 'number') {
+        if (!JSON_NUMBER.test(text)) throw new MalformedJsonError(`the body is not valid JSON: ${text.slice(0, 40)} is not a number`);
+        value = Number(text);
+      } else if (text === 'true' || text === 'false' || text === 'null') {
+        value = text === 'null' ? null : text === 'true';
+      } else throw new MalformedJsonError(`the body is not valid JSON: unexpected '${text.slice(0, 20)}'`);
+    }
     this.countValue();
     this.store(value);
   }

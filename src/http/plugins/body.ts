@@ -266,11 +266,10 @@ export const bodyPlugin = fp(
       done();
     });
 
-    const parse = (request: FastifyRequest, payload: unknown, done: (error: Error | null, body?: unknown) => void) => {
+    const parse = (type: string, request: FastifyRequest, done: (error: Error | null, body?: unknown) => void) => {
       // Unknown routes read no body; their answer closes the connection.
       if (request.is404) return done(null, undefined);
       const spec = request.routeOptions.config.body;
-      const type = mediaTypeOf(request);
       if (spec === undefined || !spec.types.includes(type)) {
         const takes = spec === undefined ? 'takes no body' : `takes ${spec.types.join(' or ')}`;
         return done(clientError(415, 'UNSUPPORTED_BODY', `${request.routeOptions.url} ${takes}, not ${type === '' ? 'a body without a Content-Type' : type}`));
@@ -285,7 +284,11 @@ export const bodyPlugin = fp(
       done(null, new PendingBody(limit, encoding === 'gzip'));
     };
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', parse);
+    // The media types routes take have parsers of their own, which Fastify finds without parsing the header.
+    for (const type of ['application/json', 'application/octet-stream']) {
+      app.addContentTypeParser(type, (request, _payload, done) => parse(type, request, done));
+    }
+    app.addContentTypeParser('*', (request, _payload, done) => parse(mediaTypeOf(request), request, done));
 
     app.decorate('bodyOf', (request: FastifyRequest, reply: FastifyReply): ByteSource => {
       const pending = request.body;

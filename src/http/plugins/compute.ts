@@ -9,7 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ComputeRequest } from '../../codecs/compute.js';
-import { createExecutor, type Executor, type Result } from '../../compute/executor.js';
+import { createExecutor, type Executor, type Result, type RunContext } from '../../compute/executor.js';
 import { createSharedMemory, type Lease, type SharedMemory } from '../../compute/memory.js';
 import type { Operation } from '../../compute/operations.js';
 import { createPool } from '../../compute/pool.js';
@@ -89,18 +89,24 @@ export const computePlugin = fp(
     };
     app.decorate('work', work);
 
+    /** A run's context whose memory and cancellation are made only if the run asks for them. */
+    class LazyContext implements RunContext {
+      constructor(
+        private readonly request: FastifyRequest,
+        private readonly reply: FastifyReply,
+      ) {}
+      get memory(): Lease {
+        return work(this.request, this.reply).memory;
+      }
+      get signal(): AbortSignal {
+        return work(this.request, this.reply).signal;
+      }
+    }
+
     app.decorate('compute', async (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
       const record = await app.registry.get(decoded.model.id);
       if (record === undefined) throw new ModelNotFoundError(decoded.model.id);
-      // The request's memory and cancellation are made only if the run asks for them.
-      return executor.run(operation, record.model, decoded.inputs, {
-        get memory() {
-          return work(request, reply).memory;
-        },
-        get signal() {
-          return work(request, reply).signal;
-        },
-      });
+      return executor.run(operation, record.model, decoded.inputs, new LazyContext(request, reply));
     });
 
     app.addHook('onClose', async () => {
