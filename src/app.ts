@@ -5,9 +5,9 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { AJV_OPTIONS } from './codecs/json/document.js';
-import { workerThreads, type Config } from './config.js';
+import { trustProxy, workerThreads, type Config } from './config.js';
 import { answersPlugin } from './http/answers.js';
 import { metricsPlugin } from './http/metrics.js';
 import { bodyPlugin } from './http/plugins/body.js';
@@ -23,6 +23,27 @@ import { problemRoutes } from './http/routes/problems.js';
 import { MODEL_ID_MAX_LENGTH } from './http/schemas/models.js';
 import { registryPlugin } from './registry/plugin.js';
 import type { ModelRegistry } from './registry/registry.js';
+
+/**
+ * How long, once shutdown begins, an idle keep-alive connection stays open. A connection is idle
+ * to the server while a client's next request is still on its way to it; closing it at once would
+ * reset that request. Requests that arrive meanwhile are answered, with Connection: close.
+ */
+export const IDLE_DRAIN_MS = 500;
+
+/**
+ * Node's server.close() closes idle connections at once; this keeps them for `ms` (IDLE_DRAIN_MS,
+ * or less when the grace period is short), then closes those still idle (those that got a
+ * request close after its answer).
+ */
+function drainIdleConnections(server: HttpServer, ms: number): void {
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => {};
+  setTimeout(closeIdle, ms).unref();
+}
+
+/** How much later than REQUEST_TIMEOUT_MS Node's own request timeout closes a connection. */
+const REQUEST_TIMEOUT_BACKSTOP_MS = 10_000;
 
 export interface AppOptions {
   readonly config: Config;
@@ -58,12 +79,21 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     return503OnClosing: false,
     // Query strings and paths are validated as bodies are (see AJV_OPTIONS).
     ajv: { customOptions: { ...AJV_OPTIONS } },
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    trustProxy: trustProxy(config),
+    // The body watchdog answers a request that is slow to arrive with 408 problem+json; Node's own
+    // request timeout, a little later, is the backstop for anything the watchdog does not see.
+    requestTimeout: config.REQUEST_TIMEOUT_MS + REQUEST_TIMEOUT_BACKSTOP_MS,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const server = app.server as HttpServer;
+  server.headersTimeout = Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS);
+  server.maxConnections = config.MAX_CONNECTIONS;
   app.decorate('config', config);
 
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
+    drainIdleConnections(server, Math.min(IDLE_DRAIN_MS, config.SHUTDOWN_GRACE_MS / 4));
     done();
   });
   // API answers are data, never rendered: the one browser header that matters for them is
@@ -90,7 +120,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     bodyStallTimeoutMs: config.BODY_STALL_TIMEOUT_MS,
     graceMs: config.SHUTDOWN_GRACE_MS,
   });
-  await app.register(answersPlugin);
+  await app.register(answersPlugin, { stallMs: config.ANSWER_STALL_TIMEOUT_MS });
   await app.register(computePlugin, {
     threads: workerThreads(config),
     poolMinFlops: config.WORKER_MIN_FLOPS,
@@ -98,6 +128,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     maxRequestFlops: config.MAX_REQUEST_FLOPS,
     // Recycled memory kept: room for a few of the largest bodies and their results.
     retainBytes: 4 * config.BODY_LIMIT,
+    graceMs: config.SHUTDOWN_GRACE_MS,
   });
   await app.register(securityPlugin);
   await app.register(openapiPlugin);

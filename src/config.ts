@@ -33,7 +33,7 @@ export const configSchema = Type.Object({
   }),
   MAX_REQUEST_FLOPS: Type.Number({
     minimum: 1,
-    default: 5e10,
+    default: 1e10,
     description:
       'The most work one request may ask for, in flops: points × the operation\'s flops a point (4·K·d² for /evaluate and /gradient). More is refused with 413 before any work starts.',
   }),
@@ -53,10 +53,36 @@ export const configSchema = Type.Object({
     default: 30_000,
     description: 'The longest a request body may go without a byte arriving; then 408.',
   }),
+  HEADERS_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    default: 20_000,
+    description: 'The longest a client may take to send a request\'s headers; then the connection is closed.',
+  }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    default: 65_000,
+    description:
+      'How long an idle keep-alive connection is kept open. Longer than the idle timeout of the load balancer in front (60 s for AWS ALB and nginx), so that the balancer, not the service, closes idle connections.',
+  }),
+  ANSWER_STALL_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 30_000,
+    description: 'The longest a client may go without reading any of a large answer; then the connection is closed and the answer\'s memory freed.',
+  }),
+  MAX_CONNECTIONS: Type.Integer({
+    minimum: 1,
+    default: 1024,
+    description: 'Most connections open at once; more are refused at once.',
+  }),
   MAX_MODELS: Type.Integer({
     minimum: 1,
     default: 1000,
     description: 'Most models the registry holds; a create beyond it gets 409.',
+  }),
+  MAX_REGISTRY_BYTES: Type.Integer({
+    minimum: 1024,
+    default: 512 * MiB,
+    description: 'Most bytes of model parameters the registry holds in all (8 a number); a create beyond it gets 409.',
   }),
   REGISTRY_DIR: Type.Optional(
     Type.String({
@@ -77,7 +103,20 @@ export const configSchema = Type.Object({
     default: 0,
     description: 'Requests a client (its API key, or else its address) may make per RATE_LIMIT_WINDOW_MS; 0 turns rate limiting off.',
   }),
-  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000, description: 'The rate-limit window in ms.' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000, description: 'The rate-limit window in ms (also the window of AUTH_FAILURE_LIMIT).' }),
+  AUTH_FAILURE_LIMIT: Type.Integer({
+    minimum: 0,
+    default: 20,
+    description:
+      'With keys set: failed authentications an address may make per RATE_LIMIT_WINDOW_MS; past it the address gets 429 on guarded routes until the window ends. 0 turns it off.',
+  }),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'Which proxies in front may set X-Forwarded-For, so that a client is its own address and not the proxy\'s: a comma-separated list of addresses, CIDR ranges, or loopback, linklocal, uniquelocal; or true for any (only behind a proxy that overwrites the header). Unset trusts none.',
+    }),
+  ),
   CORS_ORIGIN: Type.Optional(
     Type.String({
       minLength: 1,
@@ -128,6 +167,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Every accepted API key, from API_KEY and API_KEYS; empty when the API is open. */
 export const apiKeys = (config: Config): string[] =>
   [config.API_KEY, ...(config.API_KEYS ?? '').split(',')].map((key) => key?.trim() ?? '').filter((key) => key !== '');
+
+/** Fastify's trustProxy for TRUST_PROXY: false when unset. */
+export function trustProxy(config: Config): boolean | string {
+  const value = config.TRUST_PROXY?.trim();
+  if (value === undefined || value === 'false') return false;
+  return value === 'true' ? true : value;
+}
 
 /** The size of the worker pool: WORKERS, or one thread per core. */
 export const workerThreads = (config: Config): number => config.WORKERS ?? availableParallelism();

@@ -51,18 +51,37 @@ export class ModelNotFoundError extends Error {
   }
 }
 
-/** The registry already holds as many models as it may. */
+/** The registry already holds as many models, or as many bytes of weights, as it may. */
 export class RegistryFullError extends Error {
   override readonly name = 'RegistryFullError';
-  constructor(readonly capacity: number) {
-    super(`the registry holds its limit of ${capacity} models (MAX_MODELS); delete one first`);
+  constructor(message: string) {
+    super(message);
+  }
+
+  static models(capacity: number): RegistryFullError {
+    return new RegistryFullError(`the registry holds its limit of ${capacity} models (MAX_MODELS); delete one first`);
+  }
+
+  static bytes(held: number, wanted: number, capacity: number): RegistryFullError {
+    return new RegistryFullError(
+      `the registry holds ${held} bytes of weights and this model has ${wanted}, more than the limit of ${capacity} bytes in all (MAX_REGISTRY_BYTES); delete a model first`,
+    );
   }
 }
 
-/** The request no longer wants its result: its client went away, or the service is shutting down. */
+/** The store has no room for the model (ENOSPC, EDQUOT); nothing of it was kept. */
+export class InsufficientStorageError extends Error {
+  override readonly name = 'InsufficientStorageError';
+}
+
+/** The request's work was given up: its client went away, or the service is shutting down. */
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';
-  constructor() {
-    super('the request was cancelled before its work was done');
+  constructor(readonly reason: 'client-gone' | 'shutting-down' = 'client-gone') {
+    super(
+      reason === 'client-gone'
+        ? 'the client went away before the work was done'
+        : 'the service is shutting down and gave up this request\'s work; send it again (to another instance)',
+    );
   }
 }

@@ -1,11 +1,14 @@
 /**
- * Model documents as the codecs read them: a JSON body of the model schema, its parameter arrays
- * read into float64s as they arrive, each refused at the first number past what
- * MAX_MODEL_WEIGHTS allows.
+ * Model documents as the codecs read and write them: a JSON body of the model schema, its
+ * parameter arrays read into float64s as they arrive, each refused at the first number past what
+ * MAX_MODEL_WEIGHTS allows; and a model's JSON document, written piece by piece.
  */
 import { LimitExceededError } from '../errors.js';
+import type { ResNetModel } from '../kernels/index.js';
 import type { ModelDocument } from '../registry/documents.js';
 import { readDocument } from './json/document.js';
+import { exactJson } from './json/exact.js';
+import { numbersJson, numbersJsonBound } from './json/numbers.js';
 import type { ByteSource } from './source.js';
 
 export async function readJsonModel(source: ByteSource, schema: object, maxModelWeights: number, allocate: (length: number) => Float64Array): Promise<ModelDocument> {
@@ -15,4 +18,38 @@ export async function readJsonModel(source: ByteSource, schema: object, maxModel
     allocate,
     limits: (field) => ({ maxOuter: maxModelWeights, maxNumbers: maxModelWeights, tooManyOuter: tooMany(field), tooManyNumbers: tooMany(field) }),
   });
+}
+
+/** Numbers written per piece of a streamed model document: a few milliseconds of work each. */
+const NUMBERS_PER_PIECE = 64 * 1024;
+
+/**
+ * The JSON document of a model, piece by piece: the members of `head`, then W, b, w and mu, the
+ * text exactJson would write for the same object, every float64 exactly. Each piece is written
+ * when the reader asks for it, so that a model of millions of weights goes out without holding the
+ * event loop or its whole text in memory.
+ */
+export async function* modelDocumentPieces(head: Readonly<Record<string, unknown>>, model: ResNetModel): AsyncGenerator<Buffer> {
+  const { dim } = model;
+  yield Buffer.from(`${exactJson(head).slice(0, -1)},"W":[`);
+  const arrays: [string, Float64Array, number, number][] = [
+    ['W', model.W, dim, dim],
+    ['b', model.b, dim, 0],
+    ['w', model.w, 0, 0],
+  ];
+  for (const [name, values, width, group] of arrays) {
+    if (name !== 'W') yield Buffer.from(`],${JSON.stringify(name)}:[`);
+    // Whole rows (whole matrices for W) in each piece.
+    const unit = Math.max(1, width) * Math.max(1, group);
+    const per = Math.max(1, Math.floor(NUMBERS_PER_PIECE / unit)) * unit;
+    for (let start = 0; start < values.length; start += per) {
+      const slice = values.subarray(start, Math.min(values.length, start + per));
+      const room = Buffer.allocUnsafe(numbersJsonBound(slice.length, width, group) + 1);
+      let written = 0;
+      if (start > 0) room[written++] = 0x2c;
+      written += numbersJson(slice, room.subarray(written), width, group);
+      yield room.subarray(0, written);
+    }
+  }
+  yield Buffer.from(`],"mu":${exactJson(model.mu)}}`);
 }

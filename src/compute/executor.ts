@@ -211,7 +211,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     const bad: number[] = [];
     for (let from = 0; from < n; from += perSlice) {
       if (from > 0) await nextTurn();
-      if (context.signal?.aborted) throw new CancelledError();
+      if (context.signal?.aborted) throw cancelled(context.signal);
       const to = Math.min(n, from + perSlice);
       const sliceOutputs = outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to));
       operation.kernel(model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs);
@@ -280,7 +280,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
         slices.arrive(n);
       }
       const outcomes = await slices.settled;
-      if (signal?.aborted) throw new CancelledError();
+      if (signal?.aborted) throw cancelled(signal);
       return { ...mergeOutcomes(outcomes, d0, REPORTED_NON_FINITE), inputData: data };
     } finally {
       signal?.removeEventListener('abort', abort);
@@ -289,6 +289,9 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
+
+/** The error for an aborted run: the signal's reason when it is one, else the client went away. */
+const cancelled = (signal: AbortSignal): Error => (signal.reason instanceof CancelledError ? signal.reason : new CancelledError());
 
 interface Merged {
   readonly nonFiniteInput: { readonly input: number; readonly element: number } | null;

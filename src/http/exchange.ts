@@ -10,7 +10,7 @@ import { JSON_MEDIA_TYPE } from '../codecs/json/exact.js';
 import type { Result } from '../compute/executor.js';
 import { RECYCLED_MIN_BYTES } from '../compute/memory.js';
 import type { Operation } from '../compute/operations.js';
-import { sendText } from './answers.js';
+import { sendBytes, sendText } from './answers.js';
 import { HttpProblem } from './problems.js';
 
 const ANSWER_TYPES = ['application/json', BINARY_MEDIA_TYPE];
@@ -60,7 +60,7 @@ export async function sendResult(
 ): Promise<FastifyReply> {
   if (type === BINARY_MEDIA_TYPE) {
     const { body, headers } = binaryAnswer(result);
-    return reply.type(BINARY_MEDIA_TYPE).headers(headers).send(body);
+    return sendBytes(reply.type(BINARY_MEDIA_TYPE).headers(headers), body);
   }
   // Text the pool's threads write must be in shared memory, which the request's lease gives.
   const allocate = result.pooled ? (length: number) => app.work(request, reply).float64(length) : float64For(app, request, reply);

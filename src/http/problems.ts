@@ -6,6 +6,7 @@
 import { BodySchemaError, MalformedJsonError } from '../codecs/json/errors.js';
 import {
   CancelledError,
+  InsufficientStorageError,
   LimitExceededError,
   MalformedPointsError,
   ModelNotFoundError,
@@ -47,7 +48,7 @@ export const problemKinds = {
   'registry-full': {
     status: 409,
     title: 'Registry full',
-    description: 'The registry holds as many models as MAX_MODELS allows; delete one first.',
+    description: 'The registry holds as many models as MAX_MODELS allows, or as many bytes of parameters as MAX_REGISTRY_BYTES allows; delete one first.',
   },
   'content-too-large': {
     status: 413,
@@ -78,6 +79,11 @@ export const problemKinds = {
     status: 422,
     title: 'Result not finite',
     description: 'At some points the network overflows: the value or the gradient is ±Infinity or NaN, which JSON cannot carry.',
+  },
+  'insufficient-storage': {
+    status: 507,
+    title: 'Insufficient storage',
+    description: 'The registry\'s storage (REGISTRY_DIR) is full; nothing was stored. Free space, or delete a model, and send the request again.',
   },
   'service-unavailable': {
     status: 503,
@@ -133,6 +139,7 @@ export function domainProblem(error: unknown): { kind: ProblemKind; extensions?:
   if (error instanceof ModelNotFoundError) return { kind: 'model-not-found' };
   if (error instanceof LimitExceededError) return { kind: 'content-too-large' };
   if (error instanceof RegistryFullError) return { kind: 'registry-full' };
+  if (error instanceof InsufficientStorageError) return { kind: 'insufficient-storage' };
   // Work given up because the client went away (nobody reads the answer) or the service is closing.
   if (error instanceof CancelledError) return { kind: 'service-unavailable' };
   return undefined;

@@ -76,6 +76,19 @@ export const DEFAULT_RANDOM_STEP = 0.1;
  * then b, then w, each entry x/√d. μ = 0 and h defaults to 0.1.
  */
 export function randomParameters(options: RandomModelOptions): ModelParameters {
+  const steps = drawRandomParameters(options, Number.POSITIVE_INFINITY);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The parameters of randomParameters, drawn `piece` at a time: the generator yields after each
+ * piece (so that a caller may let other work run) and returns the parameters. The same seed gives
+ * the same numbers whatever the piece.
+ */
+export function* drawRandomParameters(options: RandomModelOptions, piece: number): Generator<void, ModelParameters> {
   const layers = positiveInteger('layers', options.layers);
   const dim = positiveInteger('dim', options.dim);
   const { seed } = options;
@@ -84,14 +97,15 @@ export function randomParameters(options: RandomModelOptions): ModelParameters {
   }
   const normal = normalGenerator(seed);
   const scale = 1 / Math.sqrt(dim);
-  const draw = (length: number): Float64Array => {
-    const values = new Float64Array(length);
-    for (let i = 0; i < length; i++) values[i] = normal() * scale;
-    return values;
-  };
-  const W = draw(layers * dim * dim);
-  const b = draw(layers * dim);
-  const w = draw(dim);
+  const arrays = [new Float64Array(layers * dim * dim), new Float64Array(layers * dim), new Float64Array(dim)];
+  let drawn = 0;
+  for (const values of arrays) {
+    for (let i = 0; i < values.length; i++) {
+      values[i] = normal() * scale;
+      if (++drawn % piece === 0) yield;
+    }
+  }
+  const [W, b, w] = arrays;
   return {
     layers,
     dim,

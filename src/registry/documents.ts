@@ -6,7 +6,8 @@
  * field, before anything of the model's size is allocated.
  */
 import type { NumericArray } from '../codecs/json/numbers.js';
-import { createModel, ModelDataError, parameterCount, randomParameters, type ResNetModel } from '../kernels/index.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { createModel, drawRandomParameters, ModelDataError, parameterCount, randomParameters, type ResNetModel } from '../kernels/index.js';
 import { LimitExceededError } from '../errors.js';
 
 interface ModelOptions {
@@ -112,6 +113,24 @@ export function modelFromDocument(document: ModelDocument, limits: ModelLimits):
   return createModel(randomParameters(document));
 }
 
+/** Draws between turns of the event loop: a seeded model of millions of weights takes a while. */
+const DRAWN_PER_TURN = 64 * 1024;
+
+/**
+ * modelFromDocument, for the event loop's sake: a seeded model is drawn DRAWN_PER_TURN numbers at
+ * a time, letting other work run in between.
+ */
+export async function buildModel(document: ModelDocument, limits: ModelLimits): Promise<ResNetModel> {
+  if (!isRandomModelDocument(document)) return fromParameters(document, limits);
+  checkWeights(document.layers, document.dim, limits);
+  const steps = drawRandomParameters(document, DRAWN_PER_TURN);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return createModel(step.value);
+    await nextTurn();
+  }
+}
+
 /** The parameters in the API's nested layout; rows are views of the model's arrays, not copies. */
 export function nestedParameters(model: ResNetModel) {
   const { layers, dim } = model;
@@ -121,6 +140,9 @@ export function nestedParameters(model: ResNetModel) {
   const b = Array.from({ length: layers }, (_, k) => model.b.subarray(k * dim, (k + 1) * dim));
   return { W, b, w: model.w, mu: model.mu };
 }
+
+/** The bytes of a model's parameters, as the registry counts them against MAX_REGISTRY_BYTES. */
+export const modelBytes = (model: ResNetModel): number => 8 * (model.W.length + model.b.length + model.w.length + 2);
 
 /** The model's shape and options, as listed by the registry. */
 export const modelShape = (model: ResNetModel) => ({

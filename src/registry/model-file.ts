@@ -11,6 +11,8 @@ import { createModel } from '../kernels/index.js';
 import type { ModelRecord } from './registry.js';
 
 const MAGIC = 'RNGM';
+/** Bytes a model file holds besides its parameters, at most: the frame, the header (its name is at most 200 characters), the digest. */
+export const MODEL_FILE_OVERHEAD = 4096;
 const VERSION = 1;
 const DIGEST_BYTES = 32;
 

@@ -22,8 +22,14 @@ export const registryPlugin = fp(
     const models =
       registry ??
       (config.REGISTRY_DIR
-        ? await createFileRegistry({ dir: config.REGISTRY_DIR, capacity: config.MAX_MODELS, warn: (details, message) => app.log.warn(details, message) })
-        : createMemoryRegistry({ capacity: config.MAX_MODELS }));
+        ? await createFileRegistry({
+            dir: config.REGISTRY_DIR,
+            capacity: config.MAX_MODELS,
+            capacityBytes: config.MAX_REGISTRY_BYTES,
+            maxModelWeights: config.MAX_MODEL_WEIGHTS,
+            warn: (details, message) => app.log.warn(details, message),
+          })
+        : createMemoryRegistry({ capacity: config.MAX_MODELS, capacityBytes: config.MAX_REGISTRY_BYTES }));
     if ((await models.get(DEMO_MODEL_ID)) === undefined) {
       const model = modelFromDocument(demoModelDocument, { maxModelWeights: Number.POSITIVE_INFINITY });
       await models.add({ id: DEMO_MODEL_ID, name: demoModelDocument.name, model });

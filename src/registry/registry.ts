@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ResNetModel } from '../kernels/index.js';
 import { RegistryFullError } from '../errors.js';
+import { modelBytes } from './documents.js';
 
 export interface ModelRecord {
   readonly id: string;
@@ -43,8 +44,40 @@ export interface ModelRegistry {
 }
 
 export interface RegistryOptions {
-  /** Most models held at once. */
+  /** Most models held at once (MAX_MODELS). */
   readonly capacity: number;
+  /** Most bytes of parameters held in all (MAX_REGISTRY_BYTES). */
+  readonly capacityBytes?: number;
+}
+
+/** The room a registry has left: models and bytes of parameters, counting creates under way. */
+export class RegistryRoom {
+  private models = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly maxModels: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Takes room for a model of `bytes`, or throws RegistryFullError; give() it back if the model is not kept. */
+  take(bytes: number): void {
+    if (this.models >= this.maxModels) throw RegistryFullError.models(this.maxModels);
+    if (this.bytes + bytes > this.maxBytes) throw RegistryFullError.bytes(this.bytes, bytes, this.maxBytes);
+    this.models++;
+    this.bytes += bytes;
+  }
+
+  /** Counts a model already kept (loaded at start-up), whatever the limits. */
+  count(bytes: number): void {
+    this.models++;
+    this.bytes += bytes;
+  }
+
+  give(bytes: number): void {
+    this.models--;
+    this.bytes -= bytes;
+  }
 }
 
 /** A new record with a server-made id (unless the entry brings one) and the current time. */
@@ -80,21 +113,26 @@ export const mapReads = (records: Map<string, ModelRecord>) => {
 };
 
 /** The default registry: in memory, gone when the process ends. */
-export function createMemoryRegistry({ capacity }: RegistryOptions): ModelRegistry {
+export function createMemoryRegistry({ capacity, capacityBytes = Number.POSITIVE_INFINITY }: RegistryOptions): ModelRegistry {
   const records = new Map<string, ModelRecord>();
   const reads = mapReads(records);
+  const room = new RegistryRoom(capacity, capacityBytes);
   return {
     ...reads,
     async add(entry) {
-      if (records.size >= capacity) throw new RegistryFullError(capacity);
+      room.take(modelBytes(entry.model));
       const record = newRecord(entry);
       records.set(record.id, record);
       reads.changed();
       return record;
     },
     async delete(id) {
+      const record = records.get(id);
+      if (record === undefined) return false;
+      records.delete(id);
+      room.give(modelBytes(record.model));
       reads.changed();
-      return records.delete(id);
+      return true;
     },
   };
 }

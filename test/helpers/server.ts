@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -14,6 +15,15 @@ export interface RunningServer {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Every process started here: none outlives its test file, whatever the tests did. */
+const started = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** How long a server may take to listen before the test gives up on it (and kills it). */
+const LISTEN_TIMEOUT_MS = 20_000;
+
 /** Starts the service as a real process (src/server.ts) on an ephemeral loopback port; it must log at info to be found. */
 export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -21,6 +31,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.add(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
@@ -39,6 +50,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
       }
     });
     void exited.then(({ code }) => reject(new Error(`the server exited with code ${code} before listening: ${stderr}`)));
+    setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the server did not listen within ${LISTEN_TIMEOUT_MS} ms: ${stderr}`));
+    }, LISTEN_TIMEOUT_MS).unref();
   });
   return { child, url, logs, stderr: () => stderr, exited };
 }

@@ -19,7 +19,7 @@ function folder(): string {
 
 async function open(dir: string, capacity = 100) {
   const warnings: { details: Record<string, unknown>; message: string }[] = [];
-  const registry = await createFileRegistry({ dir, capacity, warn: (details, message) => warnings.push({ details, message }) });
+  const registry = await createFileRegistry({ dir, capacity, maxModelWeights: 4_194_304, warn: (details, message) => warnings.push({ details, message }) });
   return { registry, warnings };
 }
 

@@ -234,10 +234,10 @@ export class RequestBody implements ByteSource {
         } else deliver(bytes);
       };
       const onWireEnd = () => (inflater ? inflater.end() : finish(null));
-      const onWireError = () => finish(new CancelledError());
+      const onWireError = () => finish(new CancelledError('client-gone'));
       // A request whose connection closes before its body has ended: the client went away.
       const onClose = () => {
-        if (!raw.complete) finish(new CancelledError());
+        if (!raw.complete) finish(new CancelledError('client-gone'));
       };
       if (inflater) {
         inflater.on('data', deliver);

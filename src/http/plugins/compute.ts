@@ -5,6 +5,10 @@
  * settled); its work is cancelled when the client goes away before the answer is out. A request
  * whose client went away is logged and counted with status 499, as Fastify completes no request
  * for it. Routes see none of this: they call `app.compute`.
+ *
+ * On shutdown, work still running shortly before the grace period ends (SHUTDOWN_GRACE_MS) is
+ * cancelled, and its requests answered 503 with Retry-After, so that the process exits in time
+ * and cleanly.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -13,7 +17,7 @@ import { createExecutor, type Executor, type Result, type RunContext } from '../
 import { createSharedMemory, type Lease, type SharedMemory } from '../../compute/memory.js';
 import type { Operation } from '../../compute/operations.js';
 import { createPool } from '../../compute/pool.js';
-import { ModelNotFoundError } from '../../errors.js';
+import { CancelledError, ModelNotFoundError } from '../../errors.js';
 
 /** What a request's work draws on: made when first asked for, released with the request. */
 export interface RequestWork {
@@ -43,7 +47,12 @@ export interface ComputeOptions {
   readonly maxRequestFlops: number;
   /** Recycled memory kept for reuse, at most. */
   readonly retainBytes: number;
+  /** SHUTDOWN_GRACE_MS: work still running near its end is cancelled. */
+  readonly graceMs: number;
 }
+
+/** How long before the end of the grace period running work is cancelled. */
+export const cancelMarginMs = (graceMs: number): number => Math.min(1000, graceMs / 2);
 
 const works = new WeakMap<FastifyRequest, RequestWork>();
 
@@ -61,6 +70,10 @@ export const computePlugin = fp(
     app.decorate('executor', executor);
     app.decorate('sharedMemory', memory);
 
+    /** The controllers of requests whose work may be cancelled, until their answers are out. */
+    const running = new Set<AbortController>();
+    let shuttingDown = false;
+
     const work = (request: FastifyRequest, reply: FastifyReply): RequestWork => {
       let known = works.get(request);
       if (known !== undefined) return known;
@@ -68,8 +81,9 @@ export const computePlugin = fp(
       let controller: AbortController | null = null;
       const gone = () => {
         lease.release();
+        if (controller) running.delete(controller);
         if (reply.raw.writableFinished) return;
-        controller?.abort();
+        controller?.abort(new CancelledError('client-gone'));
         app.metrics.clientGone(request, reply);
       };
       // A closed response is either sent (its memory may serve another request) or abandoned.
@@ -78,8 +92,12 @@ export const computePlugin = fp(
       known = {
         memory: lease,
         get signal() {
-          controller ??= new AbortController();
-          if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort();
+          if (controller === null) {
+            controller = new AbortController();
+            if (shuttingDown) controller.abort(new CancelledError('shutting-down'));
+            else if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort(new CancelledError('client-gone'));
+            else running.add(controller);
+          }
           return controller.signal;
         },
         float64: (length) => lease.float64(length),
@@ -109,7 +127,18 @@ export const computePlugin = fp(
       return executor.run(operation, record.model, decoded.inputs, new LazyContext(request, reply));
     });
 
+    let deadline: NodeJS.Timeout | undefined;
+    app.addHook('preClose', (done) => {
+      deadline = setTimeout(() => {
+        shuttingDown = true;
+        for (const controller of running) controller.abort(new CancelledError('shutting-down'));
+        running.clear();
+      }, Math.max(0, options.graceMs - cancelMarginMs(options.graceMs)));
+      deadline.unref();
+      done();
+    });
     app.addHook('onClose', async () => {
+      clearTimeout(deadline);
       await pool?.close();
     });
   },

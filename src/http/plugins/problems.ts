@@ -4,6 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { CancelledError } from '../../errors.js';
 import { domainProblem, HttpProblem, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
 import { MODEL_ID_MAX_LENGTH } from '../schemas/models.js';
 import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
@@ -51,6 +52,7 @@ function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: numb
 function sendProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply, problem: ProblemDetails) {
   if (problem.status === 500) request.log.error({ err: error }, 'request failed');
   if (error instanceof HttpProblem && error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
+  if (error instanceof CancelledError) reply.header('retry-after', '1');
   return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
 }
 

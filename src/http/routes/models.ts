@@ -1,16 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Readable } from 'node:stream';
 import Type from 'typebox';
 import { exactJson, JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
-import { readJsonModel } from '../../codecs/models.js';
+import { modelDocumentPieces, readJsonModel } from '../../codecs/models.js';
 import { ModelNotFoundError } from '../../errors.js';
-import { modelFromDocument, modelShape, nestedParameters } from '../../registry/documents.js';
+import { buildModel, modelShape, nestedParameters } from '../../registry/documents.js';
 import type { ModelRecord } from '../../registry/registry.js';
-import { sendText } from '../answers.js';
+import { sendStream, sendText } from '../answers.js';
 import { modelBodyLimit } from '../limits.js';
 import { CreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
 import { problemResponses } from '../schemas/problem.js';
 
 const summary = ({ id, name, createdAt, model }: ModelRecord) => ({ id, name, ...modelShape(model), createdAt });
+
+/** From this many weights a model's document is streamed rather than written whole. */
+const STREAMED_WEIGHTS = 64 * 1024;
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = { maxModelWeights: app.config.MAX_MODEL_WEIGHTS };
@@ -39,17 +43,18 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           ...problemResponses({
             400: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
-            409: 'The registry is full (MAX_MODELS).',
+            409: 'The registry is full (MAX_MODELS, or MAX_REGISTRY_BYTES).',
             413: 'The body is over BODY_LIMIT, or K·d² is over MAX_MODEL_WEIGHTS.',
             415: 'The body is not application/json.',
             422: 'The arrays do not fit together (W not K×d×d, b not K×d, inputDim > d); the detail names the field.',
+            507: 'The registry\'s storage (REGISTRY_DIR) is full; nothing was stored.',
           }),
         },
       },
     },
     async (request, reply) => {
       const document = await readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
-      const model = modelFromDocument(document, limits);
+      const model = await buildModel(document, limits);
       const record = await app.registry.add({ model, name: document.name });
       // Written by exactJson, so that every float64 (h = −0 too) reads back bit for bit.
       return sendText(reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).type(JSON_MEDIA_TYPE), exactJson(summary(record)));
@@ -92,7 +97,9 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const record = await app.registry.get(request.params.id);
       if (record === undefined) throw new ModelNotFoundError(request.params.id);
-      // Written by exactJson, so that every float64 (−0 included) reads back bit for bit.
+      // Every float64 (−0 included) is written so that it reads back bit for bit; a large model
+      // piece by piece, as the client reads it.
+      if (record.model.W.length >= STREAMED_WEIGHTS) return sendStream(reply.type(JSON_MEDIA_TYPE), Readable.from(modelDocumentPieces(summary(record), record.model)));
       return sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
     },
   );

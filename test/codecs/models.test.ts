@@ -1,0 +1,18 @@
+/** Model documents written piece by piece: the same text as written whole, −0 and all. */
+import { describe, expect, it } from 'vitest';
+import { exactJson } from '../../src/codecs/json/exact.js';
+import { modelDocumentPieces } from '../../src/codecs/models.js';
+import { createModel, randomParameters } from '../../src/kernels/index.js';
+import { nestedParameters } from '../../src/registry/documents.js';
+
+describe('modelDocumentPieces', () => {
+  it('writes a streamed document with the same text as a whole one', async () => {
+    const model = createModel({ ...randomParameters({ layers: 3, dim: 150, seed: 2 }), mu: -0 });
+    model.W[7] = -0;
+    const head = { id: 'x', name: 'y', h: -0 };
+    const pieces: Buffer[] = [];
+    for await (const piece of modelDocumentPieces(head, model)) pieces.push(piece);
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(Buffer.concat(pieces).toString()).toBe(exactJson({ ...head, ...nestedParameters(model) }));
+  });
+});
