@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions, type RawServerDefault } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { AJV_OPTIONS } from './codecs/json/document.js';
 import { trustProxy, workerThreads, type Config } from './config.js';
 import { answersPlugin } from './http/answers.js';
@@ -41,6 +42,30 @@ function drainIdleConnections(server: HttpServer, ms: number): void {
   server.closeIdleConnections = () => {};
   setTimeout(closeIdle, ms).unref();
 }
+
+/** How long a connection closed under a client still sending is drained before it is destroyed. */
+export const LINGER_MS = 5000;
+
+/**
+ * A connection whose answer went out before the request's body had all arrived is closed after
+ * the answer, as Connection: close says. Destroyed at once, its unread bytes would make the
+ * kernel send a reset, and a client still sending would lose the answer with it; so, as nginx's
+ * lingering close does, it is ended and its bytes drained (Node reads and drops the rest of the
+ * body), then destroyed when the client closes its side, or after LINGER_MS. Node's HTTP server
+ * closes such a connection through socket.destroySoon, which is replaced for this socket.
+ */
+function lingerOnClose(socket: Socket): void {
+  if (lingering.has(socket)) return;
+  lingering.add(socket);
+  socket.destroySoon = function lingerThenDestroy(this: Socket) {
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(timer));
+  };
+}
+const lingering = new WeakSet<Socket>();
 
 /** How much later than REQUEST_TIMEOUT_MS Node's own request timeout closes a connection. */
 const REQUEST_TIMEOUT_BACKSTOP_MS = 10_000;
@@ -105,8 +130,11 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     // While shutting down every answer closes its connection, so that the server can finish
     // closing, and clients reconnect to another instance. So does an answer given before the
     // request's body has all arrived (an unknown route, a refused key, a refused body): its
-    // remaining bytes are not waited for.
-    if (closing || !request.raw.complete) reply.header('connection', 'close');
+    // remaining bytes are not waited for, only drained for a moment (lingerOnClose).
+    if (!request.raw.complete) {
+      reply.header('connection', 'close');
+      lingerOnClose(request.raw.socket);
+    } else if (closing) reply.header('connection', 'close');
     done(null, payload);
   });
 

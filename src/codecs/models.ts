@@ -3,6 +3,7 @@
  * parameter arrays read into float64s as they arrive, each refused at the first number past what
  * MAX_MODEL_WEIGHTS allows; and a model's JSON document, written piece by piece.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LimitExceededError } from '../errors.js';
 import type { ResNetModel } from '../kernels/index.js';
 import type { ModelDocument } from '../registry/documents.js';
@@ -24,32 +25,50 @@ export async function readJsonModel(source: ByteSource, schema: object, maxModel
 const NUMBERS_PER_PIECE = 64 * 1024;
 
 /**
+ * `values` as JSON text in pieces of about NUMBERS_PER_PIECE numbers, each of whole rows of
+ * `width` (numbers when 0), grouped by `group` rows (a matrix each) when given; commas between.
+ */
+function* numberPieces(values: Float64Array, width: number, group = 0): Generator<Buffer> {
+  const unit = Math.max(1, width) * Math.max(1, group);
+  const per = Math.max(1, Math.floor(NUMBERS_PER_PIECE / unit)) * unit;
+  for (let start = 0; start < values.length; start += per) {
+    const slice = values.subarray(start, Math.min(values.length, start + per));
+    const room = Buffer.allocUnsafe(numbersJsonBound(slice.length, width, group) + 1);
+    let written = 0;
+    if (start > 0) room[written++] = 0x2c;
+    written += numbersJson(slice, room.subarray(written), width, group);
+    yield room.subarray(0, written);
+  }
+}
+
+/**
  * The JSON document of a model, piece by piece: the members of `head`, then W, b, w and mu, the
  * text exactJson would write for the same object, every float64 exactly. Each piece is written
- * when the reader asks for it, so that a model of millions of weights goes out without holding the
- * event loop or its whole text in memory.
+ * when the reader asks for it, in a turn of the event loop of its own, so that a model of
+ * millions of weights goes out without holding the event loop or its whole text in memory.
  */
 export async function* modelDocumentPieces(head: Readonly<Record<string, unknown>>, model: ResNetModel): AsyncGenerator<Buffer> {
-  const { dim } = model;
-  yield Buffer.from(`${exactJson(head).slice(0, -1)},"W":[`);
-  const arrays: [string, Float64Array, number, number][] = [
-    ['W', model.W, dim, dim],
-    ['b', model.b, dim, 0],
-    ['w', model.w, 0, 0],
-  ];
-  for (const [name, values, width, group] of arrays) {
-    if (name !== 'W') yield Buffer.from(`],${JSON.stringify(name)}:[`);
-    // Whole rows (whole matrices for W) in each piece.
-    const unit = Math.max(1, width) * Math.max(1, group);
-    const per = Math.max(1, Math.floor(NUMBERS_PER_PIECE / unit)) * unit;
-    for (let start = 0; start < values.length; start += per) {
-      const slice = values.subarray(start, Math.min(values.length, start + per));
-      const room = Buffer.allocUnsafe(numbersJsonBound(slice.length, width, group) + 1);
-      let written = 0;
-      if (start > 0) room[written++] = 0x2c;
-      written += numbersJson(slice, room.subarray(written), width, group);
-      yield room.subarray(0, written);
+  const { layers, dim } = model;
+  const pieces = function* (): Generator<Buffer> {
+    yield Buffer.from(`${exactJson(head).slice(0, -1)},"W":[`);
+    if (dim * dim <= NUMBERS_PER_PIECE) yield* numberPieces(model.W, dim, dim);
+    else {
+      // A matrix larger than a piece goes out a few rows at a time, in brackets of its own.
+      for (let k = 0; k < layers; k++) {
+        yield Buffer.from(k === 0 ? '[' : ',[');
+        yield* numberPieces(model.W.subarray(k * dim * dim, (k + 1) * dim * dim), dim);
+        yield Buffer.from(']');
+      }
     }
+    yield Buffer.from('],"b":[');
+    yield* numberPieces(model.b, dim);
+    yield Buffer.from('],"w":[');
+    yield* numberPieces(model.w, 0);
+    yield Buffer.from(`],"mu":${exactJson(model.mu)}}`);
+  };
+  for (const piece of pieces()) {
+    yield piece;
+    // A reader that asks for many pieces at once still lets other work run between them.
+    await nextTurn();
   }
-  yield Buffer.from(`],"mu":${exactJson(model.mu)}}`);
 }

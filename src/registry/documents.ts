@@ -118,11 +118,17 @@ const DRAWN_PER_TURN = 64 * 1024;
 
 /**
  * modelFromDocument, for the event loop's sake: a seeded model is drawn DRAWN_PER_TURN numbers at
- * a time, letting other work run in between.
+ * a time, letting other work run in between. `room` is told the model's bytes once its size is
+ * known to be within the limits, before any work goes into it, and may refuse it by throwing.
  */
-export async function buildModel(document: ModelDocument, limits: ModelLimits): Promise<ResNetModel> {
-  if (!isRandomModelDocument(document)) return fromParameters(document, limits);
+export async function buildModel(document: ModelDocument, limits: ModelLimits, room: (bytes: number) => void = () => {}): Promise<ResNetModel> {
+  if (!isRandomModelDocument(document)) {
+    const model = fromParameters(document, limits);
+    room(modelBytes(model));
+    return model;
+  }
   checkWeights(document.layers, document.dim, limits);
+  room(documentBytes(document));
   const steps = drawRandomParameters(document, DRAWN_PER_TURN);
   for (;;) {
     const step = steps.next();
@@ -143,6 +149,9 @@ export function nestedParameters(model: ResNetModel) {
 
 /** The bytes of a model's parameters, as the registry counts them against MAX_REGISTRY_BYTES. */
 export const modelBytes = (model: ResNetModel): number => 8 * (model.W.length + model.b.length + model.w.length + 2);
+
+/** modelBytes of the model a seeded document describes, known before the model is drawn. */
+const documentBytes = (document: RandomModelDocument): number => 8 * (document.layers * document.dim * (document.dim + 1) + document.dim + 2);
 
 /** The model's shape and options, as listed by the registry. */
 export const modelShape = (model: ResNetModel) => ({

@@ -115,6 +115,7 @@ export async function createFileRegistry({ dir, capacity, capacityBytes = Number
   const reads = mapReads(records);
   return {
     ...reads,
+    checkRoom: (bytes) => room.check(bytes),
     async add(entry) {
       const bytes = modelBytes(entry.model);
       room.take(bytes);

@@ -34,6 +34,11 @@ export interface ModelRegistry {
   get(id: string): Promise<ModelRecord | undefined>;
   /** Every model, oldest first. */
   list(): Promise<readonly ModelRecord[]>;
+  /**
+   * Throws RegistryFullError when a model of `bytes` would not fit now: asked before a model is
+   * built, so that no work goes into one that cannot be kept (add checks again).
+   */
+  checkRoom(bytes: number): void;
   /** Removes a model; false when there was none with this id. */
   delete(id: string): Promise<boolean>;
   /** The number of models held. */
@@ -60,10 +65,15 @@ export class RegistryRoom {
     private readonly maxBytes: number,
   ) {}
 
-  /** Takes room for a model of `bytes`, or throws RegistryFullError; give() it back if the model is not kept. */
-  take(bytes: number): void {
+  /** Throws RegistryFullError when a model of `bytes` would not fit now. */
+  check(bytes: number): void {
     if (this.models >= this.maxModels) throw RegistryFullError.models(this.maxModels);
     if (this.bytes + bytes > this.maxBytes) throw RegistryFullError.bytes(this.bytes, bytes, this.maxBytes);
+  }
+
+  /** Takes room for a model of `bytes`, or throws RegistryFullError; give() it back if the model is not kept. */
+  take(bytes: number): void {
+    this.check(bytes);
     this.models++;
     this.bytes += bytes;
   }
@@ -119,6 +129,7 @@ export function createMemoryRegistry({ capacity, capacityBytes = Number.POSITIVE
   const room = new RegistryRoom(capacity, capacityBytes);
   return {
     ...reads,
+    checkRoom: (bytes) => room.check(bytes),
     async add(entry) {
       room.take(modelBytes(entry.model));
       const record = newRecord(entry);

@@ -6,8 +6,11 @@ import { createModel, randomParameters } from '../../src/kernels/index.js';
 import { nestedParameters } from '../../src/registry/documents.js';
 
 describe('modelDocumentPieces', () => {
-  it('writes a streamed document with the same text as a whole one', async () => {
-    const model = createModel({ ...randomParameters({ layers: 3, dim: 150, seed: 2 }), mu: -0 });
+  it.each([
+    ['matrices smaller than a piece', 3, 150],
+    ['matrices larger than a piece', 2, 300],
+  ])('writes a streamed document with the same text as a whole one (%s)', async (_name, layers, dim) => {
+    const model = createModel({ ...randomParameters({ layers, dim, seed: 2 }), mu: -0 });
     model.W[7] = -0;
     const head = { id: 'x', name: 'y', h: -0 };
     const pieces: Buffer[] = [];

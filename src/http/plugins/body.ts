@@ -267,12 +267,12 @@ export const bodyPlugin = fp(
     });
 
     const parse = (type: string, request: FastifyRequest, done: (error: Error | null, body?: unknown) => void) => {
-      // Unknown routes read no body; their answer closes the connection.
-      if (request.is404) return done(null, undefined);
-      const spec = request.routeOptions.config.body;
-      if (spec === undefined || !spec.types.includes(type)) {
-        const takes = spec === undefined ? 'takes no body' : `takes ${spec.types.join(' or ')}`;
-        return done(clientError(415, 'UNSUPPORTED_BODY', `${request.routeOptions.url} ${takes}, not ${type === '' ? 'a body without a Content-Type' : type}`));
+      // Unknown routes, and routes that take no body (a DELETE), read none; if one was still
+      // arriving, the answer closes the connection.
+      const spec = request.is404 ? undefined : request.routeOptions.config.body;
+      if (spec === undefined) return done(null, undefined);
+      if (!spec.types.includes(type)) {
+        return done(clientError(415, 'UNSUPPORTED_BODY', `${request.routeOptions.url} takes ${spec.types.join(' or ')}, not ${type === '' ? 'a body without a Content-Type' : type}`));
       }
       const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (encoding !== 'identity' && encoding !== 'gzip') {

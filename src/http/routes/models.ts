@@ -54,7 +54,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const document = await readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
-      const model = await buildModel(document, limits);
+      const model = await buildModel(document, limits, (bytes) => app.registry.checkRoom(bytes));
       const record = await app.registry.add({ model, name: document.name });
       // Written by exactJson, so that every float64 (h = −0 too) reads back bit for bit.
       return sendText(reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).type(JSON_MEDIA_TYPE), exactJson(summary(record)));
