@@ -1,9 +1,8 @@
 /**
  * Shared memory for large batches, recycled between requests. A fresh buffer costs nothing to
  * allocate but a page fault for every 4 KiB page the first time it is written, and on virtual
- * machines those faults cost more than the kernels: writing 40 MB of new memory took ~120 ms on
- * the 2-core VM where the service is measured, against ~25 ms for the kernels to fill it on two
- * threads. Buffers that come back are kept, up to `retainBytes`, and lent again.
+ * machines those faults can cost more than the kernels that fill the memory (docs/performance.md
+ * has the figures). Buffers that come back are kept, up to `retainBytes`, and lent again.
  *
  * A request borrows through a Lease and gives everything back at once when its answer has been
  * sent. Work still running on a buffer (a pool task whose client went away) holds the lease open:

@@ -72,13 +72,15 @@ function finiteNumber(field: string, value: number): number {
 
 /**
  * A private copy, in shared memory: worker threads then read a model's parameters where they
- * are, instead of receiving a copy with every task.
+ * are, instead of receiving a copy with every task. An array already in shared memory that the
+ * caller hands over (ModelOptions.adopt) is checked and kept as it is.
  */
-function finiteCopy(field: string, values: ArrayLike<number>, length: number, shape: string): Float64Array {
+function finiteCopy(field: string, values: ArrayLike<number>, length: number, shape: string, adopt: boolean): Float64Array {
   if (values.length !== length) {
     throw new ModelDataError(field, `${field} has length ${values.length}, expected ${shape} = ${length}`);
   }
-  const copy = new Float64Array(new SharedArrayBuffer(length * 8));
+  const owned = adopt && values instanceof Float64Array && values.buffer instanceof SharedArrayBuffer;
+  const copy = owned ? values : new Float64Array(new SharedArrayBuffer(length * 8));
   for (let i = 0; i < length; i++) {
     const x = values[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) {
@@ -89,8 +91,16 @@ function finiteCopy(field: string, values: ArrayLike<number>, length: number, sh
   return copy;
 }
 
+export interface ModelOptions {
+  /**
+   * The parameters' arrays belong to the model from now on: those in shared memory are kept as
+   * they are rather than copied (a seeded model, drawn for it).
+   */
+  readonly adopt?: boolean;
+}
+
 /** Validates parameters in the flat layout and returns an immutable model. */
-export function createModel(parameters: ModelParameters): ResNetModel {
+export function createModel(parameters: ModelParameters, { adopt = false }: ModelOptions = {}): ResNetModel {
   const layers = positiveInteger('layers', parameters.layers);
   const dim = positiveInteger('dim', parameters.dim);
   const inputDim = positiveInteger('inputDim', parameters.inputDim ?? dim);
@@ -114,9 +124,9 @@ export function createModel(parameters: ModelParameters): ResNetModel {
     inputDim,
     h: finiteNumber('h', parameters.h),
     mu: finiteNumber('mu', parameters.mu),
-    W: finiteCopy('W', parameters.W, layers * dim * dim, 'layers·dim·dim'),
-    b: finiteCopy('b', parameters.b, layers * dim, 'layers·dim'),
-    w: finiteCopy('w', parameters.w, dim, 'dim'),
+    W: finiteCopy('W', parameters.W, layers * dim * dim, 'layers·dim·dim', adopt),
+    b: finiteCopy('b', parameters.b, layers * dim, 'layers·dim', adopt),
+    w: finiteCopy('w', parameters.w, dim, 'dim', adopt),
     activation,
     output,
   });

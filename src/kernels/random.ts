@@ -97,7 +97,9 @@ export function* drawRandomParameters(options: RandomModelOptions, piece: number
   }
   const normal = normalGenerator(seed);
   const scale = 1 / Math.sqrt(dim);
-  const arrays = [new Float64Array(layers * dim * dim), new Float64Array(layers * dim), new Float64Array(dim)];
+  // In shared memory, so that a model made from them may keep them (createModel's adopt).
+  const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
+  const arrays = [shared(layers * dim * dim), shared(layers * dim), shared(dim)];
   let drawn = 0;
   for (const values of arrays) {
     for (let i = 0; i < values.length; i++) {

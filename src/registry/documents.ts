@@ -132,7 +132,7 @@ export async function buildModel(document: ModelDocument, limits: ModelLimits, r
   const steps = drawRandomParameters(document, DRAWN_PER_TURN);
   for (;;) {
     const step = steps.next();
-    if (step.done) return createModel(step.value);
+    if (step.done) return createModel(step.value, { adopt: true });
     await nextTurn();
   }
 }

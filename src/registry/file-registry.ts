@@ -122,7 +122,7 @@ export async function createFileRegistry({ dir, capacity, capacityBytes = Number
       try {
         const record = newRecord(entry);
         if (!SAFE_ID.test(record.id)) throw new Error(`unsafe model id ${JSON.stringify(record.id)}`);
-        await writeDurably(dir, `${record.id}${SUFFIX}`, encodeModelFile(record));
+        await writeDurably(dir, `${record.id}${SUFFIX}`, await encodeModelFile(record));
         records.set(record.id, record);
         reads.changed();
         return record;

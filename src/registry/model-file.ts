@@ -7,6 +7,7 @@
  *   to a multiple of 8 · h, μ, W, b, w (f64 LE) · SHA-256 of everything before it (32 bytes)
  */
 import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createModel } from '../kernels/index.js';
 import type { ModelRecord } from './registry.js';
 
@@ -27,7 +28,11 @@ interface Header {
   readonly output: string;
 }
 
-export function encodeModelFile({ id, name, createdAt, model }: ModelRecord): Buffer {
+/** Bytes hashed between turns of the event loop: a large model's file is hashed a piece at a time. */
+const HASHED_PER_TURN = 1024 * 1024;
+
+/** The file of a model; a large one is hashed a piece at a time, letting other work run between. */
+export async function encodeModelFile({ id, name, createdAt, model }: ModelRecord): Promise<Buffer> {
   const header: Header = {
     id,
     name,
@@ -40,20 +45,27 @@ export function encodeModelFile({ id, name, createdAt, model }: ModelRecord): Bu
   };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const numbersAt = Math.ceil((12 + headerBytes.length) / 8) * 8;
-  const numbers = new Float64Array(2 + model.W.length + model.b.length + model.w.length);
-  numbers[0] = model.h;
-  numbers[1] = model.mu;
-  numbers.set(model.W, 2);
-  numbers.set(model.b, 2 + model.W.length);
-  numbers.set(model.w, 2 + model.W.length + model.b.length);
-  const file = Buffer.alloc(numbersAt + numbers.byteLength + DIGEST_BYTES);
+  const count = 2 + model.W.length + model.b.length + model.w.length;
+  // Buffer.alloc is never a slice of the shared pool: its float64s are aligned.
+  const file = Buffer.alloc(numbersAt + 8 * count + DIGEST_BYTES);
   file.write(MAGIC, 0, 'latin1');
   file.writeUInt32LE(VERSION, 4);
   file.writeUInt32LE(headerBytes.length, 8);
   headerBytes.copy(file, 12);
   // Typed arrays use the platform's byte order; every platform Node supports is little-endian.
-  Buffer.from(numbers.buffer).copy(file, numbersAt);
-  createHash('sha256').update(file.subarray(0, file.length - DIGEST_BYTES)).digest().copy(file, file.length - DIGEST_BYTES);
+  const numbers = new Float64Array(file.buffer, file.byteOffset + numbersAt, count);
+  numbers[0] = model.h;
+  numbers[1] = model.mu;
+  numbers.set(model.W, 2);
+  numbers.set(model.b, 2 + model.W.length);
+  numbers.set(model.w, 2 + model.W.length + model.b.length);
+  const hash = createHash('sha256');
+  const hashed = file.length - DIGEST_BYTES;
+  for (let at = 0; at < hashed; at += HASHED_PER_TURN) {
+    if (at > 0) await nextTurn();
+    hash.update(file.subarray(at, Math.min(hashed, at + HASHED_PER_TURN)));
+  }
+  hash.digest().copy(file, hashed);
   return file;
 }
 
