@@ -128,7 +128,7 @@ export class JsonDocumentReader {
       try {
         this.scanner.finish();
       } catch (error) {
-        throw this.scanError(error);
+        throw error instanceof ScanError && error.problem.kind === 'syntax' ? new MalformedJsonError('the body is not valid JSON: it ends in the middle of a value') : this.scanError(error);
       }
     }
     if (!this.started) throw new MalformedJsonError('the body is empty; send a JSON object');
