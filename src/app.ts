@@ -131,7 +131,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     // closing, and clients reconnect to another instance. So does an answer given before the
     // request's body has all arrived (an unknown route, a refused key, a refused body): its
     // remaining bytes are not waited for, only drained for a moment (lingerOnClose).
-    if (!request.raw.complete) {
+    if (request.raw.complete === false) {
       reply.header('connection', 'close');
       lingerOnClose(request.raw.socket);
     } else if (closing) reply.header('connection', 'close');

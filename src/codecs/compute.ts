@@ -10,7 +10,7 @@ import { LimitExceededError, MalformedPointsError } from '../errors.js';
 import type { ModelRef } from '../registry/registry.js';
 import { readDocument } from './json/document.js';
 import type { NumericArray } from './json/numbers.js';
-import type { ByteSource } from './source.js';
+import { andThen, type ByteSource } from './source.js';
 
 export const BINARY_MEDIA_TYPE = 'application/octet-stream';
 
@@ -42,18 +42,19 @@ export function pointSetOf(name: string, array: NumericArray): PointSet {
 
 /**
  * A JSON compute body of the given schema (a `modelId` and one nested array per input of the
- * operation). The points are read into memory from `allocate` as they arrive, refused at the
- * first point past MAX_POINTS, or number past what the widest model could take.
+ * operation), at once when it is small and already here (see readDocument). The points are read
+ * into memory from `allocate` as they arrive, refused at the first point past MAX_POINTS, or
+ * number past what the widest model could take.
  */
-export async function readJsonCompute(
+export function readJsonCompute(
   source: ByteSource,
   schema: object,
   operation: Operation,
   limits: ComputeLimits,
   allocate: (length: number) => Float64Array,
-): Promise<ComputeRequest> {
+): ComputeRequest | Promise<ComputeRequest> {
   const { maxPoints } = limits;
-  const document = await readDocument<{ modelId: string } & Record<string, NumericArray>>(source, schema, {
+  const document = readDocument<{ modelId: string } & Record<string, NumericArray>>(source, schema, {
     allocate,
     limits: (field) => {
       const widest = limits.widestInput();
@@ -66,9 +67,11 @@ export async function readJsonCompute(
       };
     },
   });
-  const inputs: Record<string, PointsInput> = {};
-  for (const name of operation.inputs) inputs[name] = pointSetOf(name, document[name]);
-  return { model: { id: document.modelId }, inputs };
+  return andThen(document, (read) => {
+    const inputs: Record<string, PointsInput> = {};
+    for (const name of operation.inputs) inputs[name] = pointSetOf(name, read[name]);
+    return { model: { id: read.modelId }, inputs };
+  });
 }
 
 /**

@@ -6,9 +6,12 @@
 export interface ByteSource {
   /** The body's length when it is known before the bytes arrive (a Content-Length, no compression). */
   readonly declaredLength: number | null;
+  /** The whole body, when it is already in memory: a codec may read it at once instead. */
+  readonly whole?: Uint8Array;
   /**
    * Calls `chunk` with each piece as it arrives, and resolves once the body has ended. A chunk is
-   * only valid during the call. If `chunk` throws, reading stops and the promise rejects with that.
+   * the caller's to keep: nothing writes to it afterwards. If `chunk` throws, reading stops and the
+   * promise rejects with that.
    */
   read(chunk: (bytes: Uint8Array) => void): Promise<void>;
 }
@@ -16,7 +19,16 @@ export interface ByteSource {
 /** A body already in memory, as a source (for tests, and for bodies read by another means). */
 export const bytesSource = (bytes: Uint8Array, declared = true): ByteSource => ({
   declaredLength: declared ? bytes.length : null,
+  ...(declared ? { whole: bytes } : {}),
   read: async (chunk) => {
     if (bytes.length > 0) chunk(bytes);
   },
 });
+
+/**
+ * `f` of a value that may still be coming: at once when it is here, else when it comes. (Not named
+ * `then`: a module exporting `then` is a thenable, and `await import()` of it would call it.)
+ */
+export function andThen<T, R>(value: T | Promise<T>, f: (value: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}

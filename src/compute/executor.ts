@@ -112,14 +112,15 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
 
   /** The outputs' views of one block (the raw answer's layout). */
   function outputsOf(operation: Operation, model: ResNetModel, n: number, allocate: (length: number) => Float64Array) {
+    const { outputs: kinds } = operation;
     let total = 0;
-    for (const output of operation.outputs) total += outputSize(output, model);
+    for (let o = 0; o < kinds.length; o++) total += outputSize(kinds[o], model);
     const block = allocate(n * total);
-    const outputs: Float64Array[] = [];
+    const outputs: Float64Array[] = new Array(kinds.length);
     let at = 0;
-    for (const output of operation.outputs) {
-      const size = n * outputSize(output, model);
-      outputs.push(block.subarray(at, at + size));
+    for (let o = 0; o < kinds.length; o++) {
+      const size = n * outputSize(kinds[o], model);
+      outputs[o] = kinds.length === 1 ? block : block.subarray(at, at + size);
       at += size;
     }
     return { block, outputs };
@@ -141,9 +142,10 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
      * Runs `operation` on `model` at the points (and other per-point inputs) given by name. Rejects
      * with the checks' errors, NonFiniteResultError when a result is not finite, and CancelledError
      * when the context's signal aborts first. A small batch of points already read (one point, say)
-     * is computed at once, in this call.
+     * is computed at once, in this call, and its result returned as it is; errors always come as a
+     * rejection.
      */
-    run(operation: Operation, model: ResNetModel, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Promise<Result> {
+    run(operation: Operation, model: ResNetModel, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Result | Promise<Result> {
       try {
         const inputs = inputsOf(operation, given);
         const n = countPoints(operation, model, inputs);
@@ -153,7 +155,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
         const { block, outputs } = outputsOf(operation, model, n, allocate);
         const start = performance.now();
         const small = !pooled && flops <= SLICE_FLOPS && inputs.every((input) => input.kind === 'set');
-        if (small) return Promise.resolve(finish(operation, model, inputs, n, block, outputs, false, computeHere(operation, model, inputs as PointSet[], outputs, n), start));
+        if (small) return finish(operation, model, inputs, n, block, outputs, false, computeHere(operation, model, inputs as PointSet[], outputs, n), start);
         const outcome = pooled
           ? onPool(operation, model, inputs, outputs, n, allocate, context.memory ?? null, context.signal)
           : here(operation, model, inputs, outputs, n, allocate, context);

@@ -16,6 +16,8 @@ export interface Output {
   readonly name: string;
   /** The shape of one point's result: [] for a number, [d₀] for a vector, [d₀, d₀] for a matrix. */
   shape(model: ResNetModel): readonly number[];
+  /** The numbers in one point's result: the product of the shape. */
+  size(model: ResNetModel): number;
 }
 
 export interface Operation {
@@ -33,13 +35,14 @@ export interface Operation {
 }
 
 /** Numbers per point of an output. */
-export const outputSize = (output: Output, model: ResNetModel): number => output.shape(model).reduce((a, b) => a * b, 1);
+export const outputSize = (output: Output, model: ResNetModel): number => output.size(model);
 
 /** A forward and a backward sweep: K products of d×d by d each way, counted as 4·K·d² a point. */
 const sweepFlops = (model: ResNetModel): number => 4 * model.layers * model.dim * model.dim;
 
-const value: Output = { name: 'values', shape: () => [] };
-const gradient: Output = { name: 'gradients', shape: (model) => [model.inputDim] };
+const NUMBER: readonly number[] = [];
+const value: Output = { name: 'values', shape: () => NUMBER, size: () => 1 };
+const gradient: Output = { name: 'gradients', shape: (model) => [model.inputDim], size: (model) => model.inputDim };
 
 export const evaluate: Operation = {
   name: 'evaluate',

@@ -32,6 +32,11 @@ export interface ModelRegistry {
   /** Stores a model; the promise settles once the model is as durable as the store makes it. */
   add(entry: NewModel): Promise<ModelRecord>;
   get(id: string): Promise<ModelRecord | undefined>;
+  /**
+   * The model with this id if this replica holds it now, without waiting: undefined means it may
+   * still be found by get(). The compute path asks here first.
+   */
+  peek(id: string): ModelRecord | undefined;
   /** Every model, oldest first. */
   list(): Promise<readonly ModelRecord[]>;
   /**
@@ -101,6 +106,9 @@ export const mapReads = (records: Map<string, ModelRecord>) => {
   let widest = 0;
   return {
     async get(id: string) {
+      return records.get(id);
+    },
+    peek(id: string) {
       return records.get(id);
     },
     async list() {

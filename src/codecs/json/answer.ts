@@ -8,7 +8,7 @@ import type { Result } from '../../compute/executor.js';
 import type { Pool } from '../../compute/pool.js';
 import { siblingModule } from '../../compute/pool.js';
 import { outputSize } from '../../compute/operations.js';
-import { exactJson, numbersText } from './exact.js';
+import { exactJson, nestedJson } from './exact.js';
 import { numbersJsonBound } from './numbers.js';
 import { writeTextSlice, type TextSlice } from './text-slices.js';
 
@@ -31,7 +31,7 @@ const layout = (shape: readonly number[]): { width: number; group: number } =>
 /** `{"a":…,"b":…` (no closing brace): the members of the answer before its outputs. */
 function headText(head: Readonly<Record<string, unknown>>): string {
   let text = '{';
-  for (const key in head) {
+  for (const key of Object.keys(head)) {
     const value = head[key];
     if (value === undefined) continue;
     text += `${text.length > 1 ? ',' : ''}${JSON.stringify(key)}:${typeof value === 'string' ? JSON.stringify(value) : exactJson(value)}`;
@@ -42,10 +42,12 @@ function headText(head: Readonly<Record<string, unknown>>): string {
 /** The answer as one string: for a few points. */
 function answerString(head: Readonly<Record<string, unknown>>, result: Result): string {
   let text = headText(head);
-  result.operation.outputs.forEach((output, o) => {
-    const { width, group } = layout(output.shape(result.model));
-    text += `${text.length > 1 ? ',' : ''}${JSON.stringify(output.name)}:[${numbersText(result.outputs[o], width, group)}]`;
-  });
+  const { outputs, model } = result;
+  const kinds = result.operation.outputs;
+  for (let o = 0; o < kinds.length; o++) {
+    const { width, group } = layout(kinds[o].shape(model));
+    text += `${text.length > 1 ? ',"' : '"'}${kinds[o].name}":${nestedJson(outputs[o], width, group)}`;
+  }
   return `${text}}`;
 }
 
@@ -58,12 +60,15 @@ const bytesFrom = (allocate: (length: number) => Float64Array, n: number): Uint8
 const COMMA = Buffer.from(',');
 
 /**
- * The JSON answer for `result`, with `head` first: a string for a few points, else the pieces of
- * bytes to send one after another.
+ * The JSON answer for `result`, with `head` first: for a few points a string, at once; else the
+ * pieces of bytes to send one after another, once they are written.
  */
-export async function writeJsonAnswer(head: Readonly<Record<string, unknown>>, result: Result, { allocate, pool }: AnswerOptions): Promise<string | Buffer[]> {
+export function writeJsonAnswer(head: Readonly<Record<string, unknown>>, result: Result, options: AnswerOptions): string | Promise<Buffer[]> {
+  return result.count < TEXT_POINTS ? answerString(head, result) : answerPieces(head, result, options);
+}
+
+async function answerPieces(head: Readonly<Record<string, unknown>>, result: Result, { allocate, pool }: AnswerOptions): Promise<Buffer[]> {
   const { count, model, operation } = result;
-  if (count < TEXT_POINTS) return answerString(head, result);
   const pieces: Buffer[] = [];
   let opening = headText(head);
   const writes: Promise<void>[] = [];

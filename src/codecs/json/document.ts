@@ -119,8 +119,20 @@ function parseWhole(bytes: Buffer, schema: object, compiledSchema: Compiled, all
   return document;
 }
 
-/** Reads a JSON body of the given schema from `source`, checks it, and returns the document. */
-export async function readDocument<T>(source: ByteSource, schema: object, options: ReadOptions): Promise<T> {
+/**
+ * Reads a JSON body of the given schema from `source`, checks it, and returns the document: at
+ * once for a small body already in memory, else once it has arrived.
+ */
+export function readDocument<T>(source: ByteSource, schema: object, options: ReadOptions): T | Promise<T> {
+  const { whole } = source;
+  if (whole !== undefined && whole.length <= SMALL_BODY_BYTES) {
+    const compiledSchema = compiledFor(schema);
+    return parseWhole(Buffer.from(whole.buffer, whole.byteOffset, whole.length), schema, compiledSchema, options.allocate) as T;
+  }
+  return readArriving(source, schema, options);
+}
+
+async function readArriving<T>(source: ByteSource, schema: object, options: ReadOptions): Promise<T> {
   const compiledSchema = compiledFor(schema);
   const held: Buffer[] = [];
   let heldBytes = 0;
@@ -128,8 +140,7 @@ export async function readDocument<T>(source: ByteSource, schema: object, option
   await source.read((chunk) => {
     if (reader !== null) return reader.push(chunk);
     if (heldBytes + chunk.length <= SMALL_BODY_BYTES) {
-      // The chunk is only valid during this call.
-      held.push(Buffer.from(chunk));
+      held.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       heldBytes += chunk.length;
       return;
     }

@@ -44,22 +44,34 @@ export function arrayJson(values: ArrayLike<number>, start = 0, end = values.len
 }
 
 /**
- * Numbers as JSON text without enclosing brackets, as numbersJson writes them: `x0,x1,…` when
- * width is 0, else rows of `width`, and with group > 0 every `group` rows in brackets of their own.
+ * Numbers as a JSON array, as numbersJson writes them inside its brackets: `[x0,x1,…]` when width
+ * is 0, else `[[row 0],[row 1],…]` of `width` each, and with group > 0 every `group` rows in
+ * brackets of their own.
  */
+export function nestedJson(values: ArrayLike<number>, width = 0, group = 0): string {
+  if (width === 0) return arrayJson(values);
+  if (group === 0 && !hasNegativeZero(values, 0, values.length)) return JSON.stringify(rowsOf(values, width));
+  return `[${numbersText(values, width, group)}]`;
+}
+
+/** Rows of `width` as nested arrays, for JSON.stringify. */
+function rowsOf(values: ArrayLike<number>, width: number): number[][] {
+  const rows = values.length / width;
+  const nested = new Array<number[]>(rows);
+  for (let r = 0; r < rows; r++) {
+    const items = new Array<number>(width);
+    for (let i = 0; i < width; i++) items[i] = values[r * width + i];
+    nested[r] = items;
+  }
+  return nested;
+}
+
+/** nestedJson without its enclosing brackets. */
 export function numbersText(values: ArrayLike<number>, width = 0, group = 0): string {
   if (width === 0) return arrayJson(values).slice(1, -1);
   const rows = values.length / width;
   const negativeZero = hasNegativeZero(values, 0, values.length);
-  if (!negativeZero && group === 0) {
-    const nested = new Array<number[]>(rows);
-    for (let r = 0; r < rows; r++) {
-      const items = new Array<number>(width);
-      for (let i = 0; i < width; i++) items[i] = values[r * width + i];
-      nested[r] = items;
-    }
-    return JSON.stringify(nested).slice(1, -1);
-  }
+  if (!negativeZero && group === 0) return JSON.stringify(rowsOf(values, width)).slice(1, -1);
   const row = (r: number): string => {
     if (negativeZero) return exactArrayJson(values, r * width, (r + 1) * width);
     const items = new Array<number>(width);

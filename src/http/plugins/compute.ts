@@ -18,6 +18,7 @@ import { createSharedMemory, type Lease, type SharedMemory } from '../../compute
 import type { Operation } from '../../compute/operations.js';
 import { createPool } from '../../compute/pool.js';
 import { CancelledError, ModelNotFoundError } from '../../errors.js';
+import type { ModelRecord } from '../../registry/registry.js';
 
 /** What a request's work draws on: made when first asked for, released with the request. */
 export interface RequestWork {
@@ -33,8 +34,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     readonly executor: Executor;
     readonly sharedMemory: SharedMemory;
-    /** Runs `operation` for a decoded request: the model it names, its inputs, the request's memory and cancellation. */
-    compute(request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest): Promise<Result>;
+    /**
+     * Runs `operation` for a decoded request: the model it names, its inputs, the request's memory
+     * and cancellation. A small batch's result comes at once (see Executor.run).
+     */
+    compute(request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest): Result | Promise<Result>;
     /** The request's work (see RequestWork). */
     work(request: FastifyRequest, reply: FastifyReply): RequestWork;
   }
@@ -121,10 +125,14 @@ export const computePlugin = fp(
       }
     }
 
-    app.decorate('compute', async (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
-      const record = await app.registry.get(decoded.model.id);
+    const runOn = (record: ModelRecord | undefined, request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
       if (record === undefined) throw new ModelNotFoundError(decoded.model.id);
       return executor.run(operation, record.model, decoded.inputs, new LazyContext(request, reply));
+    };
+    app.decorate('compute', (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
+      const known = app.registry.peek(decoded.model.id);
+      if (known !== undefined) return runOn(known, request, reply, operation, decoded);
+      return app.registry.get(decoded.model.id).then((record) => runOn(record, request, reply, operation, decoded));
     });
 
     let deadline: NodeJS.Timeout | undefined;

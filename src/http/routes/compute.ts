@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BINARY_MEDIA_TYPE } from '../../codecs/compute.js';
+import { andThen } from '../../codecs/source.js';
 import { evaluate, gradientOperation, type Operation } from '../../compute/operations.js';
 import { answerType, readCompute, sendResult } from '../exchange.js';
 import { computeBodyLimit } from '../limits.js';
@@ -25,13 +26,18 @@ const body = {
   },
 };
 
-/** Decode, compute once, encode. */
+/**
+ * Decode, compute once, encode; each step at once when its value is already here (a one-point call).
+ * A reply sent at once returns nothing, as a synchronous Fastify handler does; otherwise the promise
+ * settles with the reply, which Fastify awaits.
+ */
 const handler = (operation: Operation) =>
-  async function answer(this: FastifyRequest['server'], request: FastifyRequest, reply: FastifyReply) {
+  function answer(this: FastifyRequest['server'], request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const type = answerType(request);
-    const decoded = await readCompute(this, request, reply, operation, ComputeBody);
-    const result = await this.compute(request, reply, operation, decoded);
-    return sendResult(this, request, reply, type, result, { modelId: decoded.model.id });
+    const sent = andThen(readCompute(this, request, reply, operation, ComputeBody), (decoded) =>
+      andThen(this.compute(request, reply, operation, decoded), (result) => sendResult(this, request, reply, type, result, { modelId: decoded.model.id })),
+    );
+    return sent instanceof Promise ? (sent as unknown as Promise<void>) : undefined;
   };
 
 export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
