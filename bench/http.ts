@@ -17,7 +17,12 @@
  *
  * Rounds alternate between the servers, and figures are medians, because the machine is shared.
  *
+ * With --baseline, every figure of the service is also taken for another build of it (another
+ * checkout, built: its dist/server.js), in the same rounds, and a side-by-side table gives each
+ * figure for both and their ratio.
+ *
  *   npm run bench:http                     all of it (a few minutes)
+ *   npm run bench:http -- --baseline ../old  the same for ../old too, side by side
  *   npm run bench:http -- --seconds 3      autocannon seconds per round (default 5)
  *   npm run bench:http -- --json           one JSON object
  *   npm run bench:http -- --only one,large  some of: one, cpu, large, loop, scaling, threshold
@@ -27,6 +32,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createModel, normalGenerator, randomParameters, valueAndGradientInto } from '../src/kernels/index.js';
@@ -38,12 +44,20 @@ const { values: options } = parseArgs({
     rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     only: { type: 'string', default: 'one,cpu,large,loop,scaling,threshold' },
+    baseline: { type: 'string' },
   },
 });
 const seconds = Number(options.seconds);
 const rounds = Number(options.rounds);
 const sections = new Set(options.only.split(','));
 const root = fileURLToPath(new URL('../', import.meta.url));
+
+/** The builds of the service measured: this checkout's, and the baseline's when given. */
+interface Build {
+  readonly label: string;
+  readonly root: string;
+}
+const builds: Build[] = [{ label: 'this build', root }, ...(options.baseline ? [{ label: 'baseline', root: resolve(options.baseline) }] : [])];
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,10 +71,10 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function start(script: string, env: Record<string, string>): Promise<Server> {
+async function start(script: string, env: Record<string, string>, cwd = root): Promise<Server> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, script.endsWith('.ts') ? ['--import', 'tsx', script] : [script], {
-    cwd: root,
+    cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -163,30 +177,35 @@ async function onePointThroughput() {
   const sample = await start(SERVICE, {});
   const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: await onePointBody(sample.url) })).text();
   await sample.stop();
-  const rates = { bare: [] as number[], floor: [] as number[], warn: [] as number[], info: [] as number[] };
+  const contenders: [string, string, Record<string, string>, string][] = [
+    ['bare', 'bench/bare-server.mjs', { ANSWER: answer }, root],
+    // Bare Fastify doing the least the route must: pino, hooks, schemas, the kernel, JSON.stringify.
+    ['floor', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }, root],
+    ...builds.flatMap((build): [string, string, Record<string, string>, string][] => [
+      [`warn ${build.label}`, SERVICE, { LOG_LEVEL: 'warn' }, build.root],
+      [`info ${build.label}`, SERVICE, { LOG_LEVEL: 'info' }, build.root],
+    ]),
+  ];
+  const rates = new Map(contenders.map(([name]) => [name, [] as number[]]));
   for (let round = 0; round < rounds; round++) {
-    for (const [name, script, env] of [
-      ['bare', 'bench/bare-server.mjs', { ANSWER: answer }],
-      // Bare Fastify doing the least the route must: pino, hooks, schemas, the kernel, JSON.stringify.
-      ['floor', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }],
-      ['warn', SERVICE, { LOG_LEVEL: 'warn' }],
-      ['info', SERVICE, { LOG_LEVEL: 'info' }],
-    ] as const) {
-      const server = await start(script, env);
-      rates[name].push(await throughput(server.url));
+    for (const [name, script, env, cwd] of contenders) {
+      const server = await start(script, env, cwd);
+      rates.get(name)!.push(await throughput(server.url));
       await server.stop();
     }
   }
-  const bare = median(rates.bare);
-  return {
+  const rate = (name: string) => median(rates.get(name)!);
+  const bare = rate('bare');
+  return builds.map((build) => ({
+    build: build.label,
     bareRequestsPerSecond: Math.round(bare),
-    oursRequestsPerSecond: Math.round(median(rates.warn)),
-    oursAtInfoRequestsPerSecond: Math.round(median(rates.info)),
-    bareDoingTheWorkRequestsPerSecond: Math.round(median(rates.floor)),
-    ratio: Number((median(rates.warn) / bare).toFixed(3)),
-    ratioAtInfo: Number((median(rates.info) / bare).toFixed(3)),
-    bareDoingTheWorkRatio: Number((median(rates.floor) / bare).toFixed(3)),
-  };
+    oursRequestsPerSecond: Math.round(rate(`warn ${build.label}`)),
+    oursAtInfoRequestsPerSecond: Math.round(rate(`info ${build.label}`)),
+    bareDoingTheWorkRequestsPerSecond: Math.round(rate('floor')),
+    ratio: Number((rate(`warn ${build.label}`) / bare).toFixed(3)),
+    ratioAtInfo: Number((rate(`info ${build.label}`) / bare).toFixed(3)),
+    bareDoingTheWorkRatio: Number((rate('floor') / bare).toFixed(3)),
+  }));
 }
 
 /** CPU time (user + system) the process has used so far, in µs, from /proc (Linux only). */
@@ -206,21 +225,21 @@ async function cpuLadder() {
   const sampleBody = await onePointBody(sample.url);
   const answer = await (await fetch(`${sample.url}/gradient`, { method: 'POST', headers: json, body: sampleBody })).text();
   await sample.stop();
-  const rungs = [
-    ['bare Fastify', 'bench/bare-server.mjs', { ANSWER: answer }],
-    ['+ pino at warn', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger' }],
-    ['+ request ids, onSend, onResponse', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks' }],
-    ['+ the route schemas', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks,schemas' }],
-    ['+ the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }],
-    ['the service', SERVICE, { LOG_LEVEL: 'warn' }],
+  const rungs: [string, string, Record<string, string>, string][] = [
+    ['bare Fastify', 'bench/bare-server.mjs', { ANSWER: answer }, root],
+    ['+ pino at warn', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger' }, root],
+    ['+ request ids, onSend, onResponse', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks' }, root],
+    ['+ the route schemas', 'bench/bare-server.mjs', { ANSWER: answer, LAYERS: 'logger,hooks,schemas' }, root],
+    ['+ the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'logger,hooks,schemas,compute' }, root],
+    ...builds.map((build): [string, string, Record<string, string>, string] => [builds.length > 1 ? `the service (${build.label})` : 'the service', SERVICE, { LOG_LEVEL: 'warn' }, build.root]),
     // Not a rung: the work alone on bare Fastify, without logging, hooks or validation.
-    ['bare Fastify with only the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'compute' }],
-  ] as const;
+    ['bare Fastify with only the kernel and JSON.stringify', 'bench/bare-server.mjs', { LAYERS: 'compute' }, root],
+  ];
   const micros = new Map<string, number[]>();
   for (let round = 0; round < Math.max(rounds, 4); round++) {
-    for (const [name, script, env] of rungs) {
-      const server = await start(script, env);
-      if ('LAYERS' in env && env.LAYERS.includes('compute')) {
+    for (const [name, script, env, cwd] of rungs) {
+      const server = await start(script, env, cwd);
+      if (env.LAYERS?.includes('compute')) {
         // The rung that computes must answer what the service answers, to the byte.
         const text = await (await fetch(`${server.url}/gradient`, { method: 'POST', headers: json, body: sampleBody })).text();
         if (text !== answer) throw new Error(`${name} answered ${text}, the service ${answer}`);
@@ -258,34 +277,48 @@ function kernelMs(n: number): number {
 
 async function largeBatch() {
   const n = 100_000;
-  const server = await start(SERVICE, {});
-  const modelId = await createBatchModel(server.url);
+  const servers = await Promise.all(builds.map((build) => start(SERVICE, {}, build.root)));
   const input = points(n);
   const asBinary = Buffer.from(input.buffer);
-  // Bytes, as a client holding its body would send them: encoding an 8 MB string is the client's work.
-  const asJson = Buffer.from(JSON.stringify({ modelId, points: Array.from({ length: n }, (_, p) => Array.from(input.subarray(p * 4, p * 4 + 4))) }));
-  const binaryMs: number[] = [];
-  const jsonMs: number[] = [];
-  const kernel: number[] = [];
+  const requests = await Promise.all(
+    servers.map(async (server) => {
+      const modelId = await createBatchModel(server.url);
+      // Bytes, as a client holding its body would send them: encoding an 8 MB string is the client's work.
+      const asJson = Buffer.from(JSON.stringify({ modelId, points: Array.from({ length: n }, (_, p) => Array.from(input.subarray(p * 4, p * 4 + 4))) }));
+      return {
+        binary: () => post(server.url, `/gradient?modelId=${modelId}`, asBinary, binary),
+        json: () => post(server.url, '/gradient', asJson, json),
+        jsonBodyMB: asJson.length / 1e6,
+      };
+    }),
+  );
   // One of each first, untimed: the first requests of a kind fault in the server's recycled memory.
-  await post(server.url, `/gradient?modelId=${modelId}`, asBinary, binary);
-  await post(server.url, '/gradient', asJson, json);
+  for (const request of requests) {
+    await request.binary();
+    await request.json();
+  }
+  const kernel: number[] = [];
+  const binaryMs = builds.map(() => [] as number[]);
+  const jsonMs = builds.map(() => [] as number[]);
   for (let round = 0; round < 15; round++) {
     kernel.push(kernelMs(n));
-    binaryMs.push((await post(server.url, `/gradient?modelId=${modelId}`, asBinary, binary)).ms);
-    jsonMs.push((await post(server.url, '/gradient', asJson, json)).ms);
+    for (const [b, request] of requests.entries()) {
+      binaryMs[b].push((await request.binary()).ms);
+      jsonMs[b].push((await request.json()).ms);
+    }
   }
-  await server.stop();
+  for (const server of servers) await server.stop();
   const k = median(kernel);
-  return {
+  return builds.map((build, b) => ({
+    build: build.label,
     points: n,
     kernelMs: Number(k.toFixed(1)),
-    binaryMs: Number(median(binaryMs).toFixed(1)),
-    jsonMs: Number(median(jsonMs).toFixed(1)),
-    binaryRatio: Number((median(binaryMs) / k).toFixed(2)),
-    jsonRatio: Number((median(jsonMs) / k).toFixed(2)),
-    jsonBodyMB: Number((asJson.length / 1e6).toFixed(1)),
-  };
+    binaryMs: Number(median(binaryMs[b]).toFixed(1)),
+    jsonMs: Number(median(jsonMs[b]).toFixed(1)),
+    binaryRatio: Number((median(binaryMs[b]) / k).toFixed(2)),
+    jsonRatio: Number((median(jsonMs[b]) / k).toFixed(2)),
+    jsonBodyMB: Number(requests[b].jsonBodyMB.toFixed(1)),
+  }));
 }
 
 // ---- 3 and 4. a million points ---------------------------------------------------------------------
@@ -293,76 +326,111 @@ async function largeBatch() {
 const MILLION = 1_000_000;
 
 /** A server with the K = 20, d = 4 model, warmed up by one 10⁶-point request. */
-async function millionPointServer(workers: number, body: Buffer) {
-  const server = await start(SERVICE, { WORKERS: String(workers) });
+async function millionPointServer(workers: number, body: Buffer, build: Build) {
+  const server = await start(SERVICE, { WORKERS: String(workers) }, build.root);
   const modelId = await createBatchModel(server.url);
   const send = () => post(server.url, `/gradient?modelId=${modelId}`, body, binary);
   await send();
   return { server, send };
 }
 
-/** The 10⁶-point request, three times, with /health/live probed while it runs. */
+/** The 10⁶-point request, three times on each build, with /health/live probed while it runs. */
 async function probedMillion() {
   const body = Buffer.from(points(MILLION).buffer);
-  const { server, send } = await millionPointServer(2, body);
-  const times: number[] = [];
-  const health: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, `${server.url}/health/live`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    prober.stdout!.on('data', (chunk) => (output += chunk));
-    // Let the prober get going, then time the request while it probes.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const probedFrom = output.split('\n').filter(Boolean).length;
-    times.push((await send()).ms);
-    prober.kill();
-    await once(prober, 'exit');
-    health.push(...output.split('\n').filter(Boolean).slice(probedFrom).map(Number));
+  const figures = [];
+  for (const build of builds) {
+    const { server, send } = await millionPointServer(2, body, build);
+    const times: number[] = [];
+    const health: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, `${server.url}/health/live`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      prober.stdout!.on('data', (chunk) => (output += chunk));
+      // Let the prober get going, then time the request while it probes.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const probedFrom = output.split('\n').filter(Boolean).length;
+      times.push((await send()).ms);
+      prober.kill();
+      await once(prober, 'exit');
+      health.push(...output.split('\n').filter(Boolean).slice(probedFrom).map(Number));
+    }
+    await server.stop();
+    figures.push({
+      build: build.label,
+      points: MILLION,
+      requestMs: Number(median(times).toFixed(0)),
+      healthProbes: health.length,
+      healthP50Ms: Number(percentile(health, 0.5).toFixed(2)),
+      healthP99Ms: Number(percentile(health, 0.99).toFixed(2)),
+      healthMaxMs: Number(Math.max(...health).toFixed(2)),
+    });
   }
-  await server.stop();
-  return { ms: median(times), health };
+  return figures;
 }
 
 /**
- * The 10⁶-point request with WORKERS=1 and WORKERS=2, both servers up and the rounds alternating,
+ * The 10⁶-point request with WORKERS=1 and WORKERS=2, all servers up and the rounds alternating,
  * without a prober (which takes CPU of its own).
  */
 async function scaling() {
   const body = Buffer.from(points(MILLION).buffer);
-  const one = await millionPointServer(1, body);
-  const two = await millionPointServer(2, body);
-  const times = { one: [] as number[], two: [] as number[] };
+  const servers = [];
+  for (const build of builds) servers.push({ build, one: await millionPointServer(1, body, build), two: await millionPointServer(2, body, build) });
+  const times = servers.map(() => ({ one: [] as number[], two: [] as number[] }));
   for (let round = 0; round < Math.max(rounds, 5); round++) {
-    times.one.push((await one.send()).ms);
-    times.two.push((await two.send()).ms);
+    for (const [b, { one, two }] of servers.entries()) {
+      times[b].one.push((await one.send()).ms);
+      times[b].two.push((await two.send()).ms);
+    }
   }
-  await one.server.stop();
-  await two.server.stop();
-  return { one: median(times.one), two: median(times.two) };
+  for (const { one, two } of servers) {
+    await one.server.stop();
+    await two.server.stop();
+  }
+  return servers.map(({ build }, b) => ({
+    build: build.label,
+    oneWorkerMs: Number(median(times[b].one).toFixed(0)),
+    twoWorkersMs: Number(median(times[b].two).toFixed(0)),
+    speedup: Number((median(times[b].one) / median(times[b].two)).toFixed(2)),
+  }));
 }
 
 // ---- 5. the pool's threshold ----------------------------------------------------------------------
 
 async function threshold() {
   const sizes = [1, 16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536];
-  const main = await start(SERVICE, { WORKERS: '0' });
-  const pool = await start(SERVICE, { WORKERS: '2', WORKER_MIN_FLOPS: '0' });
-  const [mainModel, poolModel] = [await createBatchModel(main.url), await createBatchModel(pool.url)];
+  const servers = [];
+  for (const build of builds) {
+    const main = await start(SERVICE, { WORKERS: '0' }, build.root);
+    const pool = await start(SERVICE, { WORKERS: '2', WORKER_MIN_FLOPS: '0' }, build.root);
+    servers.push({ build, main, pool, models: [await createBatchModel(main.url), await createBatchModel(pool.url)] });
+  }
   const rows = [];
   for (const n of sizes) {
     const points = Array.from({ length: n }, (_, p) => [Math.sin(p), Math.cos(p), 0.5, -0.5]);
-    const [mainBody, poolBody] = [mainModel, poolModel].map((modelId) => Buffer.from(JSON.stringify({ modelId, points })));
-    const samples = { main: [] as number[], pool: [] as number[] };
+    const samples = servers.map(() => ({ main: [] as number[], pool: [] as number[] }));
+    const bodies = servers.map(({ models }) => models.map((modelId) => Buffer.from(JSON.stringify({ modelId, points }))));
     // Alternating, the first five of each left out as warm-up.
     for (let i = 0; i < 30; i++) {
-      samples.main.push((await post(main.url, '/gradient', mainBody, json)).ms);
-      samples.pool.push((await post(pool.url, '/gradient', poolBody, json)).ms);
+      for (const [b, { main, pool }] of servers.entries()) {
+        samples[b].main.push((await post(main.url, '/gradient', bodies[b][0], json)).ms);
+        samples[b].pool.push((await post(pool.url, '/gradient', bodies[b][1], json)).ms);
+      }
     }
-    const [onMain, onPool] = [median(samples.main.slice(5)), median(samples.pool.slice(5))];
-    rows.push({ points: n, flops: 4 * 20 * 16 * n, mainThreadMs: Number(onMain.toFixed(3)), poolMs: Number(onPool.toFixed(3)) });
+    for (const [b, { build }] of servers.entries()) {
+      rows.push({
+        build: build.label,
+        points: n,
+        flops: 4 * 20 * 16 * n,
+        mainThreadMs: Number(median(samples[b].main.slice(5)).toFixed(3)),
+        poolMs: Number(median(samples[b].pool.slice(5)).toFixed(3)),
+      });
+    }
   }
-  await main.stop();
-  await pool.stop();
+  for (const { main, pool } of servers) {
+    await main.stop();
+    await pool.stop();
+  }
   return rows;
 }
 
@@ -374,23 +442,41 @@ const scaled = sections.has('scaling') ? await scaling() : undefined;
 const pool = sections.has('threshold') ? await threshold() : undefined;
 const one = sections.has('one') ? await onePointThroughput() : undefined;
 const ladder = sections.has('cpu') ? await cpuLadder() : undefined;
-const figures = {
-  onePoint: one,
-  cpuPerRequest: ladder,
-  largeBatch: large,
-  eventLoop: loaded && {
-    points: MILLION,
-    requestMs: Number(loaded.ms.toFixed(0)),
-    healthProbes: loaded.health.length,
-    healthP50Ms: Number(percentile(loaded.health, 0.5).toFixed(2)),
-    healthP99Ms: Number(percentile(loaded.health, 0.99).toFixed(2)),
-    healthMaxMs: Number(Math.max(...loaded.health).toFixed(2)),
-  },
-  scaling: scaled && { oneWorkerMs: Number(scaled.one.toFixed(0)), twoWorkersMs: Number(scaled.two.toFixed(0)), speedup: Number((scaled.one / scaled.two).toFixed(2)) },
-  threshold: pool,
-};
+const figures = { onePoint: one, cpuPerRequest: ladder, largeBatch: large, eventLoop: loaded, scaling: scaled, threshold: pool };
 
-if (options.json) console.log(JSON.stringify(figures));
+/** Each figure of this build beside the baseline's, with their ratio (for times, lower is better). */
+function sideBySide(): Record<string, string | number>[] {
+  const rows: Record<string, string | number>[] = [];
+  const pair = (section: string, list: Record<string, unknown>[] | undefined, keys: string[], by?: string) => {
+    if (list === undefined) return;
+    const groups = by === undefined ? [list] : [...new Set(list.map((row) => row[by]))].map((value) => list.filter((row) => row[by] === value));
+    for (const group of groups) {
+      const [ours, theirs] = [group.find((row) => row.build === 'this build'), group.find((row) => row.build === 'baseline')];
+      if (!ours || !theirs) continue;
+      for (const key of keys) {
+        const a = Number(ours[key]);
+        const b = Number(theirs[key]);
+        rows.push({ figure: `${section}${by ? ` ${by}=${String(ours[by])}` : ''}: ${key}`, 'this build': a, baseline: b, 'this ÷ baseline': Number((a / b).toFixed(3)) });
+      }
+    }
+  };
+  pair('one point', figures.onePoint, ['oursRequestsPerSecond', 'oursAtInfoRequestsPerSecond', 'ratio', 'ratioAtInfo']);
+  if (figures.cpuPerRequest) {
+    const ours = figures.cpuPerRequest.find((row) => row.server === 'the service (this build)');
+    const theirs = figures.cpuPerRequest.find((row) => row.server === 'the service (baseline)');
+    if (ours && theirs) {
+      const [a, b] = [ours.cpuMicrosecondsPerRequest, theirs.cpuMicrosecondsPerRequest];
+      rows.push({ figure: 'one point: server CPU µs per request', 'this build': a, baseline: b, 'this ÷ baseline': Number((a / b).toFixed(3)) });
+    }
+  }
+  pair('100,000 points', figures.largeBatch, ['binaryMs', 'jsonMs']);
+  pair('1,000,000 points, probed', figures.eventLoop, ['requestMs', 'healthP50Ms', 'healthP99Ms']);
+  pair('1,000,000 points', figures.scaling, ['oneWorkerMs', 'twoWorkersMs', 'speedup']);
+  pair('small batches', figures.threshold, ['mainThreadMs', 'poolMs'], 'points');
+  return rows;
+}
+
+if (options.json) console.log(JSON.stringify(builds.length > 1 ? { ...figures, sideBySide: sideBySide() } : figures));
 else {
   console.log(`HTTP over loopback, Node ${process.version}, medians over alternating rounds\n`);
   const table = (title: string, rows: object | object[] | undefined) => {
@@ -404,5 +490,6 @@ else {
   table('GET /health/live while a 1,000,000-point binary /gradient runs (2 workers):', figures.eventLoop);
   table('1,000,000-point binary /gradient, WORKERS=1 against WORKERS=2:', figures.scaling);
   table('small batches (K = 20, d = 4, JSON), main thread against the pool:', figures.threshold);
+  if (builds.length > 1) table(`this build against the baseline (${builds[1].root}), in the same rounds:`, sideBySide());
 }
 agent.destroy();

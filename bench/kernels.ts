@@ -10,10 +10,12 @@
  *   npm run bench -- --no-anchors       our figures only
  *   npm run bench -- --rounds 3         alternating rounds (default 3)
  *   npm run bench -- --budget 1         seconds of sampling per case and round (default 1)
+ *   npm run bench -- --baseline ../old  also the kernels of another checkout, in the same rounds
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   createModel,
@@ -29,6 +31,7 @@ const { values: options } = parseArgs({
     'no-anchors': { type: 'boolean', default: false },
     budget: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
+    baseline: { type: 'string' },
   },
 });
 const budgetMs = Number(options.budget) * 1000;
@@ -71,13 +74,20 @@ function time(call: () => void): number {
   return median(samples);
 }
 
+type Kernels = Pick<typeof import('../src/kernels/index.js'), 'createModel' | 'normalGenerator' | 'randomParameters' | 'valueAndGradientInto'>;
+const thisBuild: Kernels = { createModel, normalGenerator, randomParameters, valueAndGradientInto };
+/** Another checkout's kernels (--baseline), measured beside these. */
+const baseline: Kernels | null = options.baseline
+  ? ((await import(pathToFileURL(resolve(options.baseline, 'src/kernels/index.ts')).href)) as Kernels)
+  : null;
+
 /** One shape's model, points and preallocated results: the call the service makes. */
-function setUp({ K, d, N }: Shape) {
-  const model = createModel(randomParameters({ layers: K, dim: d, seed: 0 }));
-  const points = Float64Array.from({ length: N * d }, normalGenerator(1));
+function setUp({ K, d, N }: Shape, kernels: Kernels = thisBuild) {
+  const model = kernels.createModel(kernels.randomParameters({ layers: K, dim: d, seed: 0 }));
+  const points = Float64Array.from({ length: N * d }, kernels.normalGenerator(1));
   const values = new Float64Array(N);
   const gradients = new Float64Array(N * d);
-  return () => valueAndGradientInto(model, points, values, gradients);
+  return () => kernels.valueAndGradientInto(model, points, values, gradients);
 }
 
 /** Bytes the heap grows by per call, over calls during which no garbage collection ran. */
@@ -120,11 +130,16 @@ function anchor(which: 'torch' | 'numpy'): Map<string, number> {
   return ms;
 }
 
-const calls = SHAPES.map(setUp);
+const calls = SHAPES.map((shape) => setUp(shape));
+const baselineCalls = baseline ? SHAPES.map((shape) => setUp(shape, baseline)) : [];
 const ours = SHAPES.map(() => [] as number[]);
+const theirs = SHAPES.map(() => [] as number[]);
 const anchors = new Map(anchorNames.map((which) => [which, SHAPES.map(() => [] as number[])]));
 for (let round = 0; round < rounds; round++) {
-  calls.forEach((call, i) => ours[i].push(time(call) * 1e3));
+  calls.forEach((call, i) => {
+    ours[i].push(time(call) * 1e3);
+    if (baseline) theirs[i].push(time(baselineCalls[i]) * 1e3);
+  });
   for (const [which, samples] of anchors) {
     const ms = anchor(which);
     SHAPES.forEach((shape, i) => samples[i].push(ms.get(caseName(shape))!));
@@ -141,6 +156,10 @@ const figures = SHAPES.map((shape, i) => {
     pointsPerSecond: Math.round((shape.N / ms) * 1e3),
     gflops: Number(((4 * shape.K * shape.d * shape.d * shape.N) / ms / 1e6).toPrecision(4)),
   };
+  if (baseline) {
+    figure.baselineMsPerCall = Number(median(theirs[i]).toPrecision(4));
+    figure.oursOverBaseline = Number((ms / median(theirs[i])).toPrecision(3));
+  }
   for (const [which, samples] of anchors) {
     figure[`${which}MsPerCall`] = Number(median(samples[i]).toPrecision(4));
     figure[`${which}Ratio`] = Number((median(samples[i]) / ms).toPrecision(3));
@@ -160,6 +179,10 @@ if (options.json) {
       'points/s': Number(f.pointsPerSecond).toLocaleString('en-US'),
       'GFLOP/s': Number(f.gflops).toFixed(2),
     };
+    if (baseline) {
+      row['baseline ms/call'] = Number(f.baselineMsPerCall).toPrecision(4);
+      row['ours ÷ baseline'] = Number(f.oursOverBaseline).toPrecision(3);
+    }
     for (const which of anchors.keys()) {
       row[`${which} ms/call`] = Number(f[`${which}MsPerCall`]).toPrecision(4);
       row[`${which} ÷ ours`] = `${Number(f[`${which}Ratio`]).toPrecision(3)}×`;
