@@ -12,7 +12,7 @@ import { RECYCLED_MIN_BYTES, type Lease } from './memory.js';
 import { outputSize, type Operation } from './operations.js';
 import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointSet, type PointsInput } from './points.js';
 import type { Pool } from './pool.js';
-import { nonFinitePoints, type SliceOutcome } from './slices.js';
+import { nonFinitePoints, type SliceFollowUp, type SliceOutcome } from './slices.js';
 
 /** How many offending points a non-finite error names. */
 export const REPORTED_NON_FINITE = 10;
@@ -36,12 +36,33 @@ export interface ExecutorOptions {
   readonly observe?: (operation: string, points: number, seconds: number) => void;
 }
 
+/** A run's cancellation, as the executor watches it (an AbortSignal is one). */
+export interface Cancellation {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Read only when needed (a small batch on this thread needs neither), so they may be made lazily. */
 export interface RunContext {
   /** Aborts the run: slices not yet started are skipped, and run() rejects with CancelledError. */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: Cancellation | undefined;
   /** Recycled shared memory for the run's large arrays; fresh memory without one. */
   readonly memory?: Lease | null | undefined;
+  /**
+   * Work for the pool's threads to do on each slice's outputs once they are computed (see
+   * SliceFollowUp), asked for as each slice of the n points is dispatched; undefined for none.
+   * Slices run on this thread have none.
+   */
+  readonly followUp?: ((model: ResNetModel, n: number, from: number, to: number) => SliceFollowUp | undefined) | undefined;
+}
+
+/** What a slice's follow-up returned, for the slice of points [from, to). */
+export interface FollowedUp {
+  readonly from: number;
+  readonly to: number;
+  readonly value: unknown;
 }
 
 export interface Result {
@@ -52,8 +73,10 @@ export interface Result {
   readonly block: Float64Array;
   /** Views of the block, one per output. */
   readonly outputs: readonly Float64Array[];
-  /** The batch ran on the pool (whose threads may then write its answer too). */
+  /** The batch ran on the pool. */
   readonly pooled: boolean;
+  /** The follow-ups' results, one per slice in the order of the points; null when none ran. */
+  readonly followUps: readonly FollowedUp[] | null;
 }
 
 /** A Float64Array in shared memory, which pool threads can read and write. */
@@ -134,7 +157,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     }
     observe(operation.name, n, (performance.now() - start) / 1e3);
     if (outcome.nonFinitePoints.length > 0) throw new NonFiniteResultError(outcome.nonFinitePoints, REPORTED_NON_FINITE);
-    return { operation, model, count: n, block, outputs, pooled };
+    return { operation, model, count: n, block, outputs, pooled, followUps: outcome.followUps ?? null };
   }
 
   return {
@@ -157,16 +180,13 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
         const small = !pooled && flops <= SLICE_FLOPS && inputs.every((input) => input.kind === 'set');
         if (small) return finish(operation, model, inputs, n, block, outputs, false, computeHere(operation, model, inputs as PointSet[], outputs, n), start);
         const outcome = pooled
-          ? onPool(operation, model, inputs, outputs, n, allocate, context.memory ?? null, context.signal)
+          ? onPool(operation, model, inputs, outputs, n, allocate, context)
           : here(operation, model, inputs, outputs, n, allocate, context);
         return outcome.then((merged) => finish(operation, model, inputs, n, block, outputs, pooled, merged, start));
       } catch (error) {
         return Promise.reject(error);
       }
     },
-
-    /** The pool, for codecs that hand heavy work of their own to it (null when there is none). */
-    pool,
   };
 
   /** A small batch, its points read, on this thread, at once. */
@@ -233,9 +253,10 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     outputs: Float64Array[],
     n: number,
     allocate: (length: number) => Float64Array,
-    lease: Lease | null,
-    signal: AbortSignal | undefined,
+    context: RunContext,
   ): Promise<Merged> {
+    const lease = context.memory ?? null;
+    const { signal, followUp } = context;
     const d0 = model.inputDim;
     const data = inputs.map((input) => {
       if (input.kind === 'incoming') return allocate(n * d0);
@@ -256,6 +277,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
         checkInputs,
         report: REPORTED_NON_FINITE,
         cancel,
+        followUp: followUp?.(model, n, from, to),
       });
       // The lease's buffers stay out until the threads are done with them, even if the request is not.
       return lease ? lease.hold(run) : run;
@@ -293,18 +315,20 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
 export type Executor = ReturnType<typeof createExecutor>;
 
 /** The error for an aborted run: the signal's reason when it is one, else the client went away. */
-const cancelled = (signal: AbortSignal): Error => (signal.reason instanceof CancelledError ? signal.reason : new CancelledError());
+const cancelled = (signal: Cancellation): Error => (signal.reason instanceof CancelledError ? signal.reason : new CancelledError());
 
 interface Merged {
   readonly nonFiniteInput: { readonly input: number; readonly element: number } | null;
   readonly nonFinitePoints: number[];
   /** The inputs as the kernels read them, for naming a bad coordinate. */
   readonly inputData: readonly Float64Array[];
+  readonly followUps?: readonly FollowedUp[] | null;
 }
 
-/** Outcomes of slices, each with the first point of its slice. */
+/** Outcomes of slices, each with its slice's points [start, end). */
 export interface PlacedOutcome {
   readonly start: number;
+  readonly end: number;
   readonly outcome: SliceOutcome;
 }
 
@@ -315,9 +339,11 @@ export interface PlacedOutcome {
 export function mergeOutcomes(placed: readonly PlacedOutcome[], width: number, report: number): Omit<Merged, 'inputData'> {
   const ordered = [...placed].sort((a, b) => a.start - b.start);
   const bad = ordered.find((p) => p.outcome.nonFiniteInput !== null);
+  const followedUp = ordered.length > 0 && ordered.every((p) => 'followUp' in p.outcome);
   return {
     nonFiniteInput: bad ? { input: bad.outcome.nonFiniteInput!.input, element: bad.start * width + bad.outcome.nonFiniteInput!.element } : null,
     nonFinitePoints: ordered.flatMap((p) => p.outcome.nonFinitePoints.map((point) => p.start + point)).slice(0, report),
+    followUps: followedUp ? ordered.map((p) => ({ from: p.start, to: p.end, value: p.outcome.followUp })) : null,
   };
 }
 
@@ -371,7 +397,7 @@ export class Slices {
       this.run(from, to).then(
         (outcome) => {
           this.inFlight--;
-          this.outcomes.push({ start: from, outcome });
+          this.outcomes.push({ start: from, end: to, outcome });
           if (outcome.nonFiniteInput !== null) this.stopped = true;
           this.pump();
         },

@@ -17,10 +17,13 @@ export interface SharedMemoryOptions {
 }
 
 /**
- * Buffers below this size come and go as usual: the allocator reuses memory of that size, where
- * larger buffers come as fresh pages.
+ * Plain arrays below this size come and go as usual, rather than from a lease: the allocator
+ * reuses memory of that size, where larger buffers come as fresh pages.
  */
 export const RECYCLED_MIN_BYTES = 64 * 1024;
+
+/** The smallest size class: a page. */
+const SMALLEST_CLASS = 4096;
 
 export interface Lease {
   /** `length` float64s, shared with worker threads, from recycled memory when there is some. */
@@ -40,14 +43,15 @@ export interface SharedMemory {
 }
 
 /** The size class of a request: the next power of two, so that nearby sizes share buffers. */
-const sizeClass = (bytes: number): number => 2 ** Math.ceil(Math.log2(Math.max(bytes, RECYCLED_MIN_BYTES)));
+const sizeClass = (bytes: number): number => 2 ** Math.ceil(Math.log2(Math.max(bytes, SMALLEST_CLASS)));
 
 export function createSharedMemory({ retainBytes, idleMs = 60_000 }: SharedMemoryOptions): SharedMemory {
   const free = new Map<number, { buffer: SharedArrayBuffer; since: number }[]>();
   let retained = 0;
 
+  // Every buffer lent is recycled, small ones too: a new SharedArrayBuffer costs more to make than
+  // an ArrayBuffer, which the small arrays that are not lent are.
   const take = (bytes: number): SharedArrayBuffer => {
-    if (bytes < RECYCLED_MIN_BYTES) return new SharedArrayBuffer(bytes);
     const size = sizeClass(bytes);
     const kept = free.get(size)?.pop();
     if (kept === undefined) return new SharedArrayBuffer(size);
@@ -57,7 +61,7 @@ export function createSharedMemory({ retainBytes, idleMs = 60_000 }: SharedMemor
 
   const give = (buffer: SharedArrayBuffer): void => {
     const size = buffer.byteLength;
-    if (size < RECYCLED_MIN_BYTES || retained + size > retainBytes) return;
+    if (retained + size > retainBytes) return;
     let list = free.get(size);
     if (list === undefined) free.set(size, (list = []));
     list.push({ buffer, since: Date.now() });

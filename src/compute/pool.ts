@@ -1,19 +1,17 @@
 /**
- * The pool of worker threads (piscina): slices of large batches, and heavy work the codecs hand
- * over by name, run there, so that the event loop stays free and every core works. Points and
- * results live in shared memory, which the threads read and write in place.
+ * The pool of worker threads (piscina): slices of large batches, each with its follow-up (a
+ * codec's share of the answer), run there, so that the event loop stays free and every core
+ * works. Points, results and answer text live in shared memory, which the threads read and write
+ * in place.
  */
 import { Piscina } from 'piscina';
 import type { ResNetModel } from '../kernels/index.js';
 import type { SliceOutcome, SliceTask } from './slices.js';
-import type { CallTask } from './worker.js';
 
 export interface Pool {
   readonly threads: number;
   /** Runs one slice of a batch on a thread. */
   slice(task: Omit<SliceTask, 'kind' | 'key'>): Promise<SliceOutcome>;
-  /** Calls the function `name` of the module at `module` (a file URL) on a thread, with `argument`. */
-  call<R>(module: string, name: string, argument: unknown): Promise<R>;
   close(): Promise<void>;
 }
 
@@ -35,7 +33,6 @@ export function createPool(threads: number): Pool {
   return {
     threads,
     slice: (task) => piscina.run({ ...task, kind: 'slice', key: keyOf(task.model) } satisfies SliceTask),
-    call: (module, name, argument) => piscina.run({ kind: 'call', module, name, argument } satisfies CallTask),
     close: () => piscina.close(),
   };
 }

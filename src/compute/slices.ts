@@ -6,6 +6,18 @@
 import type { ResNetModel } from '../kernels/index.js';
 import { operations } from './operations.js';
 
+/**
+ * Work on a slice's outputs right after its kernel, on the same thread: the function `name` of
+ * `module`, called with `argument` and the slice's outputs (a codec writing the slice's share of
+ * an answer, say, while the outputs are still in the thread's cache). It runs only when every
+ * result of the slice is finite; what it returns comes back as the outcome's `followUp`.
+ */
+export interface SliceFollowUp {
+  readonly module: string;
+  readonly name: string;
+  readonly argument: unknown;
+}
+
 /** A range of points of one batch, for one operation. */
 export interface SliceTask {
   readonly kind: 'slice';
@@ -22,6 +34,7 @@ export interface SliceTask {
   readonly report: number;
   /** Shared with the executor: nonzero once the request no longer wants the results. */
   readonly cancel: Int32Array;
+  readonly followUp?: SliceFollowUp | undefined;
 }
 
 /** What a slice found, with indices relative to the slice. */
@@ -32,10 +45,19 @@ export interface SliceOutcome {
   readonly nonFiniteInput: { readonly input: number; readonly element: number } | null;
   /** Points whose results are not all finite. */
   readonly nonFinitePoints: number[];
+  /** What the task's follow-up returned, when it ran. */
+  readonly followUp?: unknown;
 }
 
 /** The points among n whose results (every output's share of each) are not all finite, at most `limit`. */
 export function nonFinitePoints(outputs: readonly Float64Array[], n: number, limit: number): number[] {
+  // x − x is 0 for every finite x and NaN otherwise: one pass finds whether there is anything to name.
+  let sum = 0;
+  for (let o = 0; o < outputs.length; o++) {
+    const output = outputs[o];
+    for (let i = 0; i < output.length; i++) sum += output[i] - output[i];
+  }
+  if (sum === 0) return [];
   const found: number[] = [];
   for (let p = 0; p < n && found.length < limit; p++) {
     let finite = true;
@@ -64,3 +86,16 @@ export function runSlice(task: SliceTask, model: ResNetModel = task.model): Slic
   return { cancelled: false, nonFiniteInput: null, nonFinitePoints: nonFinitePoints(task.outputs, n, task.report) };
 }
 
+
+type ModuleFunctions = Record<string, (argument: unknown, outputs: readonly Float64Array[]) => unknown>;
+const modules = new Map<string, Promise<ModuleFunctions>>();
+
+/** Runs a slice, then its follow-up when it has one and every result is finite. */
+export async function runSliceAndFollowUp(task: SliceTask, model: ResNetModel = task.model): Promise<SliceOutcome> {
+  const outcome = runSlice(task, model);
+  const { followUp } = task;
+  if (followUp === undefined || outcome.cancelled || outcome.nonFiniteInput !== null || outcome.nonFinitePoints.length > 0) return outcome;
+  let module = modules.get(followUp.module);
+  if (module === undefined) modules.set(followUp.module, (module = import(followUp.module) as Promise<ModuleFunctions>));
+  return { ...outcome, followUp: (await module)[followUp.name](followUp.argument, task.outputs) };
+}

@@ -1,15 +1,15 @@
 /**
  * A thread of the pool (the module piscina loads in each; never imported by the main thread, whose
  * priority it would lower). It runs slices of a batch (./slices.ts: an operation's kernel on a
- * range of points, in shared memory, written in place) and, for the codecs, named functions of
- * their modules (formatting a large answer, say), so that heavy work of any kind stays off the
- * event loop. Models' parameters are shared too; each thread builds its model once per model key
- * and keeps the most recent few.
+ * range of points, in shared memory, written in place, then the slice's follow-up: a codec
+ * formatting its share of the answer, say), so that heavy work stays off the event loop. Models'
+ * parameters are shared too; each thread builds its model once per model key and keeps the most
+ * recent few.
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createModel, type ResNetModel } from '../kernels/index.js';
-import { runSlice, type SliceTask } from './slices.js';
+import { runSliceAndFollowUp, type SliceOutcome, type SliceTask } from './slices.js';
 
 /**
  * The niceness of pool threads. On a machine whose cores they fill, the event loop still answers
@@ -33,14 +33,6 @@ function yieldToEventLoop(): void {
 }
 yieldToEventLoop();
 
-/** A function of a module, called with one argument: `call` tasks. */
-export interface CallTask {
-  readonly kind: 'call';
-  readonly module: string;
-  readonly name: string;
-  readonly argument: unknown;
-}
-
 const CACHED_MODELS = 32;
 const models = new Map<number, ResNetModel>();
 
@@ -54,11 +46,6 @@ function modelFor({ key, model }: SliceTask): ResNetModel {
   return built;
 }
 
-const modules = new Map<string, Promise<Record<string, (argument: unknown) => unknown>>>();
-
-export default async function work(task: SliceTask | CallTask): Promise<unknown> {
-  if (task.kind === 'slice') return runSlice(task, modelFor(task));
-  let module = modules.get(task.module);
-  if (module === undefined) modules.set(task.module, (module = import(task.module)));
-  return (await module)[task.name](task.argument);
+export default function work(task: SliceTask): Promise<SliceOutcome> {
+  return runSliceAndFollowUp(task, modelFor(task));
 }

@@ -5,9 +5,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BINARY_MEDIA_TYPE, binaryAnswer, readBinaryCompute, readJsonCompute, type ComputeLimits, type ComputeRequest } from '../codecs/compute.js';
-import { writeJsonAnswer } from '../codecs/json/answer.js';
+import { answerString, JsonAnswer, TEXT_POINTS } from '../codecs/json/answer.js';
 import { JSON_MEDIA_TYPE } from '../codecs/json/exact.js';
-import type { Result } from '../compute/executor.js';
+import type { Result, RunContext } from '../compute/executor.js';
 import { RECYCLED_MIN_BYTES } from '../compute/memory.js';
 import type { Operation } from '../compute/operations.js';
 import { sendBytes, sendText } from './answers.js';
@@ -59,22 +59,47 @@ export function readCompute(
   return readJsonCompute(body, schema, operation, limitsOf(app), float64For(app, request, reply));
 }
 
-/** Sends the result as `type` (answerType): raw float64s, or JSON with `head` first (at once when short). */
-export function sendResult(
-  app: FastifyInstance,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  type: string,
-  result: Result,
-  head: Readonly<Record<string, unknown>>,
-): FastifyReply | Promise<FastifyReply> {
-  if (type === BINARY_MEDIA_TYPE) {
+/** How a compute route's answer goes out, chosen before the work starts. */
+export interface AnswerPlan {
+  /** For the run's context: work the pool's threads do on each slice for the answer (JSON text). */
+  readonly followUp: RunContext['followUp'];
+  /** Sends the result, with `head` (the plain members of a JSON answer) first. */
+  send(result: Result, head: Readonly<Record<string, unknown>>): FastifyReply;
+}
+
+class BinaryPlan implements AnswerPlan {
+  readonly followUp = undefined;
+  constructor(private readonly reply: FastifyReply) {}
+  send(result: Result): FastifyReply {
     const { body, headers } = binaryAnswer(result);
-    return sendBytes(reply.type(BINARY_MEDIA_TYPE).headers(headers), body);
+    return sendBytes(this.reply.type(BINARY_MEDIA_TYPE).headers(headers), body);
   }
-  // Text the pool's threads write must be in shared memory, which the request's lease gives.
-  const allocate = result.pooled ? (length: number) => app.work(request, reply).float64(length) : float64For(app, request, reply);
-  const text = writeJsonAnswer(head, result, { allocate, pool: app.executor.pool });
-  reply.type(JSON_MEDIA_TYPE);
-  return typeof text === 'string' ? sendText(reply, text) : text.then((pieces) => sendText(reply, pieces));
+}
+
+/** A JSON answer; what it needs for long answers is made only for them. */
+class JsonPlan implements AnswerPlan {
+  private answer: JsonAnswer | null = null;
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly request: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly operation: Operation,
+  ) {}
+  private get json(): JsonAnswer {
+    const { app, request, reply } = this;
+    // Text the pool's threads write must be in shared memory, which the request's lease gives.
+    return (this.answer ??= new JsonAnswer(this.operation, { shared: (length) => app.work(request, reply).float64(length), local: float64For(app, request, reply) }));
+  }
+  get followUp() {
+    return this.json.followUp;
+  }
+  send(result: Result, head: Readonly<Record<string, unknown>>): FastifyReply {
+    const text = result.count < TEXT_POINTS ? answerString(head, result) : this.json.write(head, result);
+    return sendText(this.reply.type(JSON_MEDIA_TYPE), text);
+  }
+}
+
+/** The answer's plan, by Accept (answerType): raw float64s, or JSON. Throws 406. */
+export function planAnswer(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, operation: Operation): AnswerPlan {
+  return answerType(request) === BINARY_MEDIA_TYPE ? new BinaryPlan(reply) : new JsonPlan(app, request, reply, operation);
 }

@@ -1,13 +1,13 @@
 /**
  * Answers and compute requests as the codecs make and read them, without HTTP: a JSON answer is
- * the same text whether written as a string, as bytes here, or as bytes on the pool's threads,
- * and reads back to the result's doubles; the raw-float64 answer is the result's block; raw points
+ * the same text whether written as a string, as bytes here, or as bytes by the pool's threads as
+ * slice follow-ups, and reads back to the result's doubles; the raw-float64 answer is the result's block; raw points
  * are the same whether they arrive with a length or are gathered; numeric arrays become points
  * with their shape kept.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { binaryAnswer, pointSetOf, readBinaryCompute } from '../../src/codecs/compute.js';
-import { TEXT_POINTS, writeJsonAnswer } from '../../src/codecs/json/answer.js';
+import { JsonAnswer, TEXT_POINTS } from '../../src/codecs/json/answer.js';
 import { exactJson } from '../../src/codecs/json/exact.js';
 import { scanWhole } from '../../src/codecs/json/numbers.js';
 import { bytesSource } from '../../src/codecs/source.js';
@@ -34,7 +34,7 @@ function resultOf(operation: Operation, count: number, seed: bigint, pooled = fa
     outputs.push(block.subarray(at, at + count * size));
     at += count * size;
   }
-  return { operation, model, count, block, outputs, pooled };
+  return { operation, model, count, block, outputs, pooled, followUps: null };
 }
 
 /** The answer exactJson writes for the same result: the text every path must give. */
@@ -50,24 +50,36 @@ function expectedText(head: Record<string, unknown>, result: Result): string {
 
 const text = (answer: string | Buffer[]) => (typeof answer === 'string' ? answer : Buffer.concat(answer).toString());
 
+const memory = { shared: sharedFloat64, local: (length: number) => new Float64Array(length) };
+const writeHere = (head: Record<string, unknown>, result: Result) => new JsonAnswer(result.operation, memory).write(head, result);
+
 describe('JSON answers', () => {
-  it.each([1, TEXT_POINTS - 1, TEXT_POINTS, 5_001])('of %i points: the same text as a string, as bytes here, and as bytes on the pool', async (count) => {
+  it.each([1, TEXT_POINTS - 1, TEXT_POINTS, 5_001])('of %i points: the same text as a string, as bytes here, and as bytes written by the pool’s threads', async (count) => {
     for (const operation of [evaluate, gradientOperation]) {
       const head = { modelId: 'm' };
-      const here = await writeJsonAnswer(head, resultOf(operation, count, 9n), { allocate: sharedFloat64, pool: null });
-      const onPool = await writeJsonAnswer(head, resultOf(operation, count, 9n, true), { allocate: sharedFloat64, pool });
+      const expected = resultOf(operation, count, 9n);
+      const here = writeHere(head, expected);
       expect(typeof here).toBe(count < TEXT_POINTS ? 'string' : 'object');
-      expect(text(here) === expectedText(head, resultOf(operation, count, 9n))).toBe(true);
-      expect(text(onPool) === text(here)).toBe(true);
+      expect(text(here) === expectedText(head, expected)).toBe(true);
+      // The same numbers computed on the pool, in slices whose follow-ups write the text.
+      const points = randomDoubles(count * model.inputDim, 9n).map((x) => x / 2 ** 1000);
+      const answer = new JsonAnswer(operation, memory);
+      const executor = createExecutor({ pool, poolMinFlops: 0, maxPoints: 1e6, maxRequestFlops: 1e12 });
+      const pooled = await executor.run(operation, model, { points: { kind: 'set', name: 'points', data: Float64Array.from(points), count, width: model.inputDim, irregular: null, finite: false } }, { followUp: answer.followUp });
+      expect(pooled.pooled).toBe(true);
+      // The threads write the text of long answers only: a short one is a string, written here.
+      if (count < TEXT_POINTS) expect(pooled.followUps).toBeNull();
+      else expect(pooled.followUps?.length).toBe(2);
+      expect(text(answer.write(head, pooled)) === text(writeHere(head, { ...pooled, followUps: null }))).toBe(true);
     }
   });
 
-  it('read back to the result’s doubles, −0 included', async () => {
+  it('read back to the result’s doubles, −0 included', () => {
     const result = resultOf(gradientOperation, 200, 3n);
-    const answer = JSON.parse(text(await writeJsonAnswer({}, result, { allocate: sharedFloat64, pool: null })));
+    const answer = JSON.parse(text(writeHere({}, result)));
     expect(sameBits(Float64Array.from(answer.values), result.outputs[0])).toBe(true);
     expect(sameBits(Float64Array.from(answer.gradients.flat()), result.outputs[1])).toBe(true);
-    expect(text(await writeJsonAnswer({}, result, { allocate: sharedFloat64, pool: null }))).toContain('-0');
+    expect(text(writeHere({}, result))).toContain('-0');
   });
 });
 

@@ -9,10 +9,11 @@ import { createExecutor, mergeOutcomes, SLICE_FLOPS, Slices, type RunContext } f
 import { evaluate, gradientOperation } from '../../src/compute/operations.js';
 import type { IncomingPoints, PointSet } from '../../src/compute/points.js';
 import { createPool, type Pool } from '../../src/compute/pool.js';
-import { runSlice, type SliceOutcome, type SliceTask } from '../../src/compute/slices.js';
+import { runSliceAndFollowUp, type SliceOutcome, type SliceTask } from '../../src/compute/slices.js';
 import { CancelledError, LimitExceededError, MalformedPointsError, NonFiniteResultError, PointsShapeError } from '../../src/errors.js';
 import { createModel, randomParameters, valueAndGradient } from '../../src/kernels/index.js';
 import { sameBits } from '../helpers/bits.js';
+import { calls } from '../helpers/follow-up.js';
 
 const model = createModel(randomParameters({ layers: 20, dim: 4, inputDim: 2, seed: 7 }));
 const flopsPerPoint = gradientOperation.flops(model);
@@ -44,10 +45,7 @@ function fakePool(threads: number, options: { hold?: boolean } = {}) {
       if (options.hold) await new Promise<void>((resolve) => waiting.push(resolve));
       else await Promise.resolve();
       inFlight--;
-      return runSlice({ ...task, kind: 'slice', key: 0 } as SliceTask);
-    },
-    call: async () => {
-      throw new Error('not used');
+      return runSliceAndFollowUp({ ...task, kind: 'slice', key: 0 } as SliceTask);
     },
     close: async () => {},
   };
@@ -120,6 +118,39 @@ describe('where the work runs', () => {
     clearInterval(timer);
     expect(result.count).toBe(n);
     expect(ticks).toBeGreaterThan(0);
+  });
+});
+
+describe('slice follow-ups', () => {
+  const module = new URL('../helpers/follow-up.ts', import.meta.url).href;
+  const followUp = (_model: unknown, _n: number, from: number) => ({ module, name: 'firstValue', argument: { from } });
+
+  it('run on the thread after each slice, and come back in the order of the points, on a fake pool and a real one', async () => {
+    const pool = createPool(2);
+    afterAll(() => pool.close());
+    const n = 3 * Math.ceil(SLICE_FLOPS / flopsPerPoint);
+    const points = pointsOf(n, 2);
+    const want = valueAndGradient(model, points);
+    for (const executor of [executorWith(fakePool(2).pool, { poolMinFlops: 0 }), executorWith(pool, { poolMinFlops: 0 })]) {
+      const result = await executor.run(gradientOperation, model, { points: set(points) }, { followUp });
+      const followUps = result.followUps!;
+      expect(followUps.map((f) => f.from)).toEqual([...followUps.map((f) => f.from)].sort((a, b) => a - b));
+      expect(followUps[0].from).toBe(0);
+      expect(followUps.at(-1)!.to).toBe(n);
+      for (const { from, value } of followUps) expect(value).toEqual({ from, first: want.values[from] });
+    }
+  });
+
+  it('are not run on this thread, nor for a slice whose results are not finite', async () => {
+    const small = await executorWith(null).run(gradientOperation, model, { points: set(pointsOf(10)) }, { followUp });
+    expect(small.followUps).toBeNull();
+    const before = calls.count;
+    await executorWith(fakePool(2).pool, { poolMinFlops: 0 }).run(gradientOperation, model, { points: set(pointsOf(4)) }, { followUp });
+    expect(calls.count).toBe(before + 2);
+    const overflowing = createModel({ layers: 1, dim: 2, h: 1, activation: 'relu', W: [1e300, 0, 0, 1], b: [0, 0], w: [1, 1], mu: 0 });
+    const run = executorWith(fakePool(2).pool, { poolMinFlops: 0 }).run(gradientOperation, overflowing, { points: set(Float64Array.from([1e10, 1, 1, 1])) }, { followUp });
+    await expect(run).rejects.toBeInstanceOf(NonFiniteResultError);
+    expect(calls.count).toBe(before + 3);
   });
 });
 
@@ -206,14 +237,14 @@ describe('mergeOutcomes', () => {
   it('puts slices back in order, makes indices the batch’s, keeps the first `report` points, and the first bad input', () => {
     const merged = mergeOutcomes(
       [
-        { start: 300, outcome: outcome([1, 2], { input: 0, element: 5 }) },
-        { start: 0, outcome: outcome([7]) },
-        { start: 100, outcome: outcome([0, 99], { input: 0, element: 3 }) },
+        { start: 300, end: 400, outcome: outcome([1, 2], { input: 0, element: 5 }) },
+        { start: 0, end: 100, outcome: outcome([7]) },
+        { start: 100, end: 300, outcome: outcome([0, 99], { input: 0, element: 3 }) },
       ],
       2,
       4,
     );
-    expect(merged).toEqual({ nonFiniteInput: { input: 0, element: 203 }, nonFinitePoints: [7, 100, 199, 301] });
+    expect(merged).toEqual({ nonFiniteInput: { input: 0, element: 203 }, nonFinitePoints: [7, 100, 199, 301], followUps: null });
   });
 });
 

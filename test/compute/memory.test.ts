@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSharedMemory, RECYCLED_MIN_BYTES } from '../../src/compute/memory.js';
+import { createSharedMemory } from '../../src/compute/memory.js';
 
 const MiB = 1 << 20;
 
@@ -28,14 +28,16 @@ describe('recycled shared memory', () => {
     expect(one.bytes(2 * MiB).buffer).not.toBe(two.bytes(2 * MiB).buffer);
   });
 
-  it('leaves small buffers, and buffers past retainBytes, to the garbage collector', () => {
-    const memory = createSharedMemory({ retainBytes: 4 * MiB });
+  it('recycles small buffers in page-sized classes, and leaves buffers past retainBytes to the garbage collector', () => {
+    const memory = createSharedMemory({ retainBytes: 4 * MiB + 4096 });
     const lease = memory.lease();
-    lease.bytes(RECYCLED_MIN_BYTES - 1);
+    const small = lease.bytes(100);
+    expect(small.buffer.byteLength).toBe(4096);
     lease.bytes(3 * MiB);
     lease.bytes(3 * MiB);
     lease.release();
-    expect(memory.retained()).toBe(4 * MiB);
+    expect(memory.retained()).toBe(4 * MiB + 4096);
+    expect(memory.lease().bytes(4000).buffer).toBe(small.buffer);
   });
 
   it('keeps a lease open until the work holding it has settled, even if it fails', async () => {

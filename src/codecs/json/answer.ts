@@ -1,31 +1,27 @@
 /**
  * JSON answers of operations: a head of plain members (the model's id, say), then each output of
  * the operation under its name, as numbers, rows of numbers, or a matrix per point, by the
- * output's shape. A few points are written as a string; more are written as bytes by numbersJson,
- * on the pool's threads when the batch ran there, and the answer is the pieces, never joined.
+ * output's shape. A few points are written as a string; more are written as bytes by numbersJson
+ * and the answer is the pieces, never joined. When a batch runs on the pool, each thread writes
+ * its slice's share of the text as soon as it has computed it (a slice follow-up), while the
+ * numbers are still in its cache; the pieces are then put together in the order of the points.
  */
-import type { Result } from '../../compute/executor.js';
-import type { Pool } from '../../compute/pool.js';
+import type { FollowedUp, Result } from '../../compute/executor.js';
 import { siblingModule } from '../../compute/pool.js';
-import { outputSize } from '../../compute/operations.js';
+import { outputSize, type Operation } from '../../compute/operations.js';
+import type { SliceFollowUp } from '../../compute/slices.js';
+import type { ResNetModel } from '../../kernels/index.js';
 import { exactJson, nestedJson } from './exact.js';
 import { numbersJsonBound } from './numbers.js';
-import { writeTextSlice, type TextSlice } from './text-slices.js';
+import { writeSliceText, type SliceText, type TextLayout } from './text-slices.js';
 
 /** From this many points an answer's numbers are written as bytes (numbersJson): cheaper past a few. */
 export const TEXT_POINTS = 64;
 
 const textSlices = siblingModule(import.meta.url, 'text-slices');
 
-export interface AnswerOptions {
-  /** Memory for the text (from the request's recycled memory, shared when the pool writes it). */
-  readonly allocate: (length: number) => Float64Array;
-  /** Writes large answers of batches that ran on the pool; null writes them here. */
-  readonly pool: Pool | null;
-}
-
 /** rows and groups for an output's per-point shape: [] numbers, [w] rows, [g, w] groups of rows. */
-const layout = (shape: readonly number[]): { width: number; group: number } =>
+const layout = (shape: readonly number[]): TextLayout =>
   shape.length === 0 ? { width: 0, group: 0 } : shape.length === 1 ? { width: shape[0], group: 0 } : { width: shape[1], group: shape[0] };
 
 /** `{"a":…,"b":…` (no closing brace): the members of the answer before its outputs. */
@@ -39,8 +35,8 @@ function headText(head: Readonly<Record<string, unknown>>): string {
   return text;
 }
 
-/** The answer as one string: for a few points. */
-function answerString(head: Readonly<Record<string, unknown>>, result: Result): string {
+/** The answer as one string: for a few points (fewer than TEXT_POINTS). */
+export function answerString(head: Readonly<Record<string, unknown>>, result: Result): string {
   let text = headText(head);
   const { outputs, model } = result;
   const kinds = result.operation.outputs;
@@ -58,45 +54,79 @@ const bytesFrom = (allocate: (length: number) => Float64Array, n: number): Uint8
 };
 
 const COMMA = Buffer.from(',');
+const EMPTY = Buffer.alloc(0);
 
-/**
- * The JSON answer for `result`, with `head` first: for a few points a string, at once; else the
- * pieces of bytes to send one after another, once they are written.
- */
-export function writeJsonAnswer(head: Readonly<Record<string, unknown>>, result: Result, options: AnswerOptions): string | Promise<Buffer[]> {
-  return result.count < TEXT_POINTS ? answerString(head, result) : answerPieces(head, result, options);
+/** Memory for an answer's text: `shared` for what the pool's threads write, `local` for what is written here. */
+export interface TextMemory {
+  readonly shared: (length: number) => Float64Array;
+  readonly local: (length: number) => Float64Array;
 }
 
-async function answerPieces(head: Readonly<Record<string, unknown>>, result: Result, { allocate, pool }: AnswerOptions): Promise<Buffer[]> {
-  const { count, model, operation } = result;
-  const pieces: Buffer[] = [];
-  let opening = headText(head);
-  const writes: Promise<void>[] = [];
-  operation.outputs.forEach((output, o) => {
-    const values = result.outputs[o];
-    const { width, group } = layout(output.shape(model));
-    pieces.push(Buffer.from(`${opening}${o > 0 || opening.length > 1 ? ',' : ''}${JSON.stringify(output.name)}:[`));
-    opening = '';
-    const perPoint = outputSize(output, model);
-    const threads = result.pooled && pool !== null ? pool.threads : 1;
-    const slices = Math.min(threads, count);
-    const at = pieces.length;
-    for (let s = 0; s < slices; s++) {
-      const from = Math.floor((count * s) / slices);
-      const to = Math.floor((count * (s + 1)) / slices);
-      const slice: TextSlice = { values: values.subarray(from * perPoint, to * perPoint), room: bytesFrom(allocate, numbersJsonBound((to - from) * perPoint, width, group)), width, group };
-      pieces.push(COMMA, COMMA);
-      const index = at + 2 * s;
-      const write = (written: number) => {
-        pieces[index] = s === 0 ? Buffer.alloc(0) : COMMA;
-        pieces[index + 1] = Buffer.from(slice.room.buffer, slice.room.byteOffset, written);
-      };
-      if (threads > 1) writes.push(pool!.call<number>(textSlices, 'writeTextSlice', slice).then(write));
-      else write(writeTextSlice(slice));
-    }
-    pieces.push(Buffer.from(']'));
-  });
-  pieces.push(Buffer.from('}'));
-  await Promise.all(writes);
-  return pieces.filter((piece) => piece.length > 0);
+/** The rooms for the text of `count` points' outputs, one per output, and their layouts. */
+function sliceText(operation: Operation, model: ResNetModel, count: number, allocate: (length: number) => Float64Array): SliceText {
+  const layouts = operation.outputs.map((output) => layout(output.shape(model)));
+  const rooms = operation.outputs.map((output, o) => bytesFrom(allocate, numbersJsonBound(count * outputSize(output, model), layouts[o].width, layouts[o].group)));
+  return { rooms, layouts };
+}
+
+/**
+ * The JSON answer of one run of `operation`: give `followUp` to the run's context, so that the
+ * pool's threads write the text of the slices they compute, then `write` the answer.
+ */
+export class JsonAnswer {
+  /** The text rooms of the slices given to the pool, by their first point. */
+  private rooms: Map<number, readonly Uint8Array[]> | null = null;
+
+  constructor(
+    private readonly operation: Operation,
+    private readonly memory: TextMemory,
+  ) {}
+
+  /**
+   * The follow-up of the slice of points [from, to) of n: it writes the slice's text into rooms of
+   * its own; none when the answer will be a string.
+   */
+  readonly followUp = (model: ResNetModel, n: number, from: number, to: number): SliceFollowUp | undefined => {
+    if (n < TEXT_POINTS) return undefined;
+    const argument = sliceText(this.operation, model, to - from, this.memory.shared);
+    (this.rooms ??= new Map()).set(from, argument.rooms);
+    return { module: textSlices, name: 'writeSliceText', argument };
+  };
+
+  /** The answer for `result`, with `head` first: a string for a few points, else the pieces of bytes to send one after another. */
+  write(head: Readonly<Record<string, unknown>>, result: Result): string | Buffer[] {
+    if (result.count < TEXT_POINTS) return answerString(head, result);
+    const { model, operation } = result;
+    const written = this.writtenByThreads(result.followUps) ?? this.writeHere(result);
+    const pieces: Buffer[] = [];
+    let opening = headText(head);
+    operation.outputs.forEach((output, o) => {
+      pieces.push(Buffer.from(`${opening}${o > 0 || opening.length > 1 ? ',' : ''}${JSON.stringify(output.name)}:[`));
+      opening = '';
+      written.forEach((slice, s) => {
+        if (s > 0) pieces.push(COMMA);
+        pieces.push(slice[o]);
+      });
+      pieces.push(Buffer.from(']'));
+    });
+    pieces.push(Buffer.from('}'));
+    return pieces.filter((piece) => piece.length > 0);
+  }
+
+  /** The slices' text as the threads wrote it, in the order of the points; null when they wrote none. */
+  private writtenByThreads(followUps: readonly FollowedUp[] | null): Buffer[][] | null {
+    const rooms = this.rooms;
+    if (followUps === null || rooms === null) return null;
+    return followUps.map(({ from, value }) => {
+      const lengths = value as readonly number[];
+      return rooms.get(from)!.map((room, o) => (lengths[o] === 0 ? EMPTY : Buffer.from(room.buffer, room.byteOffset, lengths[o])));
+    });
+  }
+
+  /** The text of the whole batch, written here: one slice. */
+  private writeHere({ operation, model, count, outputs }: Result): Buffer[][] {
+    const text = sliceText(operation, model, count, this.memory.local);
+    const lengths = writeSliceText(text, outputs);
+    return [text.rooms.map((room, o) => Buffer.from(room.buffer, room.byteOffset, lengths[o]))];
+  }
 }

@@ -71,6 +71,22 @@ function measure(item: unknown[], depth: number, rank: number, depths: Lengths[]
   else if (lengths.other === null && item.length !== lengths.first) lengths.other = { length: item.length, path: path.slice(0, depth) };
   lengths.count++;
   if (depth === rank - 1) return item.length;
+  if (depth === rank - 2) {
+    // Rows of numbers (a batch of points): the common case, in one loop.
+    const rows = depths[depth + 1];
+    let numbers = 0;
+    for (let r = 0; r < item.length; r++) {
+      const length = (item[r] as unknown[]).length;
+      if (rows.count === 0) rows.first = length;
+      else if (rows.other === null && length !== rows.first) {
+        path[depth] = r;
+        rows.other = { length, path: path.slice(0, depth + 1) };
+      }
+      rows.count++;
+      numbers += length;
+    }
+    return numbers;
+  }
   let numbers = 0;
   for (let i = 0; i < item.length; i++) {
     path[depth] = i;
@@ -80,6 +96,14 @@ function measure(item: unknown[], depth: number, rank: number, depths: Lengths[]
 }
 
 function fill(item: unknown[], depth: number, rank: number, data: Float64Array, at: number): number {
+  if (rank - depth === 2) {
+    // Rows of numbers (a batch of points): the common case, in one loop.
+    for (let r = 0; r < item.length; r++) {
+      const row = item[r] as number[];
+      for (let i = 0; i < row.length; i++) data[at++] = row[i];
+    }
+    return at;
+  }
   if (depth === rank - 1) {
     for (let i = 0; i < item.length; i++) data[at++] = item[i] as number;
     return at;
@@ -144,7 +168,7 @@ async function readArriving<T>(source: ByteSource, schema: object, options: Read
       heldBytes += chunk.length;
       return;
     }
-    reader = new JsonDocumentReader(compiledSchema.shape, options);
+    reader = new JsonDocumentReader(compiledSchema.shape, { ...options, expectedBytes: source.declaredLength });
     for (const piece of held.splice(0)) reader.push(piece);
     reader.push(chunk);
   });

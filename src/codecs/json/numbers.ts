@@ -157,6 +157,9 @@ export interface ScanLimits {
 const SCAN_SLICE = 64 * 1024;
 /** Shorter pieces are scanned by the twin, which needs no copies in and out of the module. */
 const TWIN_BELOW = 256;
+/** The bytes a JSON number may hold (digits, sign, point, exponent). */
+const isNumberByte = (c: number): boolean => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
+
 /** A number longer than this is refused: the text kept between chunks stays small. */
 const MAX_NUMBER_TEXT = 4096;
 
@@ -179,11 +182,13 @@ export class NumberScanner {
     private readonly allocate: (length: number) => Float64Array,
     /** 'twin' runs the TypeScript scanner even where the WebAssembly one runs (for tests). */
     private readonly engine: 'fastest' | 'twin' = 'fastest',
+    /** How many numbers to make room for at first; the room doubles when they are more. */
+    expectedNumbers = 16,
   ) {
     if (limits.maxRank > MAX_RANK || limits.minRank < 1 || limits.minRank > limits.maxRank) throw new RangeError('ranks out of range');
     this.state = initialState(limits.minRank, limits.maxRank, limits.maxOuter, limits.maxNumbers);
     this.words = new Int32Array(this.state, 0, STATE_WORDS);
-    this.numbers = allocate(16);
+    this.numbers = allocate(Math.max(1, expectedNumbers));
   }
 
   get done(): boolean {
@@ -192,13 +197,21 @@ export class NumberScanner {
 
   push(piece: Uint8Array): number {
     if (this.tail.length === 0) return this.scan(piece, false, 0);
-    const joined = new Uint8Array(this.tail.length + piece.length);
-    joined.set(this.tail);
-    joined.set(piece, this.tail.length);
+    // The number cut off at the end of the last piece, finished by this one's first bytes: the
+    // rest of its digits and the byte after them, scanned apart from the rest of the piece.
+    let rest = 0;
+    while (rest < piece.length && isNumberByte(piece[rest])) rest++;
+    const joinedLength = Math.min(piece.length, rest + 1);
     const held = this.tail.length;
+    const joined = new Uint8Array(held + joinedLength);
+    joined.set(this.tail);
+    joined.set(piece.subarray(0, joinedLength), held);
     this.tail = new Uint8Array(0);
     const end = this.scan(joined, false, 0);
-    return end < 0 ? -1 : end - held;
+    if (end >= 0) return end - held;
+    // The joined bytes left a number unfinished only if the piece ended inside it.
+    if (this.tail.length > 0) return -1;
+    return joinedLength === piece.length ? -1 : this.scan(piece, false, joinedLength);
   }
 
   /** The text has ended: reads a number left at its end, and throws unless the array was complete. */

@@ -42,6 +42,8 @@ export interface ReadOptions {
   limits(field: string): NumbersLimits;
   /** Memory for the numbers read. */
   allocate(length: number): Float64Array;
+  /** The document's length in bytes, when known before it arrives: sizes the first memory asked for. */
+  readonly expectedBytes?: number | null;
 }
 
 /** Bounds on what is not a numeric array. */
@@ -220,7 +222,10 @@ export class JsonDocumentReader {
     const { shape, name } = this.expected();
     if (shape.kind === 'numbers') {
       this.scanning = { name, shape };
-      this.scanner = new NumberScanner(this.scanLimits(name, shape), this.options.allocate);
+      const limits = this.scanLimits(name, shape);
+      // Room for a number per 8 bytes still to come: rarely grown, never over the limit.
+      const remaining = (this.options.expectedBytes ?? 0) - (this.offset + at);
+      this.scanner = new NumberScanner(limits, this.options.allocate, 'fastest', Math.min(limits.maxNumbers, Math.max(16, Math.floor(remaining / 8))));
       this.nextAt = at;
       return;
     }

@@ -13,7 +13,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ComputeRequest } from '../../codecs/compute.js';
-import { createExecutor, type Executor, type Result, type RunContext } from '../../compute/executor.js';
+import { createExecutor, type Cancellation, type Executor, type Result, type RunContext } from '../../compute/executor.js';
 import { createSharedMemory, type Lease, type SharedMemory } from '../../compute/memory.js';
 import type { Operation } from '../../compute/operations.js';
 import { createPool } from '../../compute/pool.js';
@@ -21,11 +21,39 @@ import { CancelledError, ModelNotFoundError } from '../../errors.js';
 import type { ModelRecord } from '../../registry/registry.js';
 
 /** What a request's work draws on: made when first asked for, released with the request. */
+/** A request's cancellation: an AbortController's work, for less than one costs to make. */
+class RequestCancellation implements Cancellation {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: (() => void)[] = [];
+
+  abort(reason: CancelledError): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    for (const listener of this.listeners.splice(0)) listener();
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) this.listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.listeners.indexOf(listener);
+    if (at >= 0) this.listeners.splice(at, 1);
+  }
+}
+
+/** What the answer asks of a run: work for the pool's threads on each slice (see RunContext). */
+export interface AnswerWork {
+  readonly followUp: RunContext['followUp'];
+}
+
 export interface RequestWork {
   /** Recycled shared memory for the request's large arrays. */
   readonly memory: Lease;
   /** Aborted when the client goes away before the answer is out. */
-  readonly signal: AbortSignal;
+  readonly signal: Cancellation;
   /** Float64s for the request: recycled when large enough, shared when the pool may read them. */
   float64(length: number): Float64Array;
 }
@@ -38,7 +66,7 @@ declare module 'fastify' {
      * Runs `operation` for a decoded request: the model it names, its inputs, the request's memory
      * and cancellation. A small batch's result comes at once (see Executor.run).
      */
-    compute(request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest): Result | Promise<Result>;
+    compute(request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest, answer?: AnswerWork): Result | Promise<Result>;
     /** The request's work (see RequestWork). */
     work(request: FastifyRequest, reply: FastifyReply): RequestWork;
   }
@@ -74,15 +102,15 @@ export const computePlugin = fp(
     app.decorate('executor', executor);
     app.decorate('sharedMemory', memory);
 
-    /** The controllers of requests whose work may be cancelled, until their answers are out. */
-    const running = new Set<AbortController>();
+    /** The cancellations of requests whose work may be cancelled, until their answers are out. */
+    const running = new Set<RequestCancellation>();
     let shuttingDown = false;
 
     const work = (request: FastifyRequest, reply: FastifyReply): RequestWork => {
       let known = works.get(request);
       if (known !== undefined) return known;
       const lease = memory.lease();
-      let controller: AbortController | null = null;
+      let controller: RequestCancellation | null = null;
       const gone = () => {
         lease.release();
         if (controller) running.delete(controller);
@@ -95,14 +123,14 @@ export const computePlugin = fp(
       else reply.raw.once('close', gone);
       known = {
         memory: lease,
-        get signal() {
+        get signal(): Cancellation {
           if (controller === null) {
-            controller = new AbortController();
+            controller = new RequestCancellation();
             if (shuttingDown) controller.abort(new CancelledError('shutting-down'));
             else if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort(new CancelledError('client-gone'));
             else running.add(controller);
           }
-          return controller.signal;
+          return controller;
         },
         float64: (length) => lease.float64(length),
       };
@@ -111,28 +139,32 @@ export const computePlugin = fp(
     };
     app.decorate('work', work);
 
-    /** A run's context whose memory and cancellation are made only if the run asks for them. */
+    /** A run's context whose memory, cancellation and follow-ups are made only if the run asks for them. */
     class LazyContext implements RunContext {
       constructor(
         private readonly request: FastifyRequest,
         private readonly reply: FastifyReply,
+        private readonly answer: AnswerWork | undefined,
       ) {}
+      get followUp() {
+        return this.answer?.followUp;
+      }
       get memory(): Lease {
         return work(this.request, this.reply).memory;
       }
-      get signal(): AbortSignal {
+      get signal(): Cancellation {
         return work(this.request, this.reply).signal;
       }
     }
 
-    const runOn = (record: ModelRecord | undefined, request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
+    const runOn = (record: ModelRecord | undefined, request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest, answer: AnswerWork | undefined) => {
       if (record === undefined) throw new ModelNotFoundError(decoded.model.id);
-      return executor.run(operation, record.model, decoded.inputs, new LazyContext(request, reply));
+      return executor.run(operation, record.model, decoded.inputs, new LazyContext(request, reply, answer));
     };
-    app.decorate('compute', (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest) => {
+    app.decorate('compute', (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest, answer?: AnswerWork) => {
       const known = app.registry.peek(decoded.model.id);
-      if (known !== undefined) return runOn(known, request, reply, operation, decoded);
-      return app.registry.get(decoded.model.id).then((record) => runOn(record, request, reply, operation, decoded));
+      if (known !== undefined) return runOn(known, request, reply, operation, decoded, answer);
+      return app.registry.get(decoded.model.id).then((record) => runOn(record, request, reply, operation, decoded, answer));
     });
 
     let deadline: NodeJS.Timeout | undefined;

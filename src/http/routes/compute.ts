@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BINARY_MEDIA_TYPE } from '../../codecs/compute.js';
 import { andThen } from '../../codecs/source.js';
 import { evaluate, gradientOperation, type Operation } from '../../compute/operations.js';
-import { answerType, readCompute, sendResult } from '../exchange.js';
+import { planAnswer, readCompute } from '../exchange.js';
 import { computeBodyLimit } from '../limits.js';
 import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
@@ -27,15 +27,16 @@ const body = {
 };
 
 /**
- * Decode, compute once, encode; each step at once when its value is already here (a one-point call).
+ * Decode, compute once, encode (the answer is planned first: the pool's threads may write its
+ * text as they compute); each step at once when its value is already here (a one-point call).
  * A reply sent at once returns nothing, as a synchronous Fastify handler does; otherwise the promise
  * settles with the reply, which Fastify awaits.
  */
 const handler = (operation: Operation) =>
   function answer(this: FastifyRequest['server'], request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
-    const type = answerType(request);
+    const answer = planAnswer(this, request, reply, operation);
     const sent = andThen(readCompute(this, request, reply, operation, ComputeBody), (decoded) =>
-      andThen(this.compute(request, reply, operation, decoded), (result) => sendResult(this, request, reply, type, result, { modelId: decoded.model.id })),
+      andThen(this.compute(request, reply, operation, decoded, answer), (result) => answer.send(result, { modelId: decoded.model.id })),
     );
     return sent instanceof Promise ? (sent as unknown as Promise<void>) : undefined;
   };

@@ -88,33 +88,13 @@ let end: usize = 0;
   return <u32>(c - 48) < 10;
 }
 
-function skipSpace(): void {
+// @ts-ignore: decorator
+@inline function skipSpace(): void {
   while (at < end) {
     const c = load<u8>(at);
     if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) return;
     at++;
   }
-}
-
-/** Digits so far of the number being read: its significand, how many digits it has, and zeros held back. */
-let significand: u64 = 0;
-let digits = 0;
-let heldZeros = 0;
-
-/**
- * Takes one digit into the significand. Zeros after the last nonzero digit are held back, so that
- * trailing zeros (123000, 0.5000) do not count against the 19 digits; returns false past 19.
- */
-function addDigit(d: i32): bool {
-  if (d == 0) {
-    if (significand != 0) heldZeros++;
-    return true;
-  }
-  digits += heldZeros + 1;
-  if (digits > 19) return false;
-  for (; heldZeros > 0; heldZeros--) significand *= 10;
-  significand = significand * 10 + <u64>d;
-  return true;
 }
 
 /** True when the eight bytes (little-endian) are all ASCII digits (fast_float's test). */
@@ -131,80 +111,109 @@ function addDigit(d: i32): bool {
   return ((v & 0x000000ff000000ff) * (100 + (<u64>1000000 << 32)) + ((v >> 16) & 0x000000ff000000ff) * (1 + (<u64>10000 << 32))) >> 32;
 }
 
-/** The JSON number at `at`; refuses bad syntax, more than 19 significant digits, and overflow. */
+/**
+ * The JSON number at `at`; refuses bad syntax, more than 19 significant digits, and overflow.
+ * Its state is in locals (globals cost a memory access each), `at` set from them on the way out.
+ * Zeros after the last nonzero digit are held back, so that trailing zeros (123000, 0.5000) do
+ * not count against the 19 digits.
+ */
 function readNumber(): f64 {
   refused = 0;
-  const negative = peek() == 45;
-  if (negative) at++;
-  significand = 0;
-  digits = 0;
-  heldZeros = 0;
+  const e = end;
+  let p = at;
+  let c: i32 = p < e ? <i32>load<u8>(p) : -1;
+  const negative = c == 45;
+  if (negative) {
+    p++;
+    c = p < e ? <i32>load<u8>(p) : -1;
+  }
+  let significand: u64 = 0;
+  let digits = 0;
+  let heldZeros = 0;
   let exponent = 0;
-  let c = peek();
   if (c == 48) {
-    at++;
-    c = peek();
+    p++;
+    c = p < e ? <i32>load<u8>(p) : -1;
   } else if (isDigit(c)) {
     while (isDigit(c)) {
-      if (!addDigit(c - 48)) break;
-      at++;
-      c = peek();
+      if (c == 48) {
+        if (significand != 0) heldZeros++;
+      } else {
+        digits += heldZeros + 1;
+        if (digits > 19) break;
+        for (; heldZeros > 0; heldZeros--) significand *= 10;
+        significand = significand * 10 + <u64>(c - 48);
+      }
+      p++;
+      c = p < e ? <i32>load<u8>(p) : -1;
     }
   } else {
+    at = p;
     refused = REFUSE_SYNTAX;
     return 0;
   }
   if (c == 46) {
-    at++;
-    c = peek();
+    p++;
+    c = p < e ? <i32>load<u8>(p) : -1;
     if (!isDigit(c)) {
+      at = p;
       refused = REFUSE_SYNTAX;
       return 0;
     }
     while (isDigit(c)) {
       // Eight digits at a time once past leading zeros: most numbers sent have 16 or 17 digits.
       // Zeros among them count as digits, so a long run of trailing zeros may take the slow path.
-      if (significand != 0 && heldZeros == 0 && digits <= 11 && at + 8 <= end && eightDigits(load<u64>(at))) {
-        significand = significand * 100000000 + valueOfEight(load<u64>(at));
+      if (significand != 0 && heldZeros == 0 && digits <= 11 && p + 8 <= e && eightDigits(load<u64>(p))) {
+        significand = significand * 100000000 + valueOfEight(load<u64>(p));
         digits += 8;
         exponent -= 8;
-        at += 8;
-        c = peek();
+        p += 8;
+        c = p < e ? <i32>load<u8>(p) : -1;
         continue;
       }
-      if (!addDigit(c - 48)) break;
+      if (c == 48) {
+        if (significand != 0) heldZeros++;
+      } else {
+        digits += heldZeros + 1;
+        if (digits > 19) break;
+        for (; heldZeros > 0; heldZeros--) significand *= 10;
+        significand = significand * 10 + <u64>(c - 48);
+      }
       exponent--;
-      at++;
-      c = peek();
+      p++;
+      c = p < e ? <i32>load<u8>(p) : -1;
     }
   }
   // Zeros still held back end the digits: they scale the significand.
   exponent += heldZeros;
   // Past 19 significant digits the significand would wrap: the caller reads those.
   if (digits > 19) {
+    at = p;
     refused = REFUSE_DIGITS;
     return 0;
   }
   if (c == 101 || c == 69) {
-    at++;
-    c = peek();
+    p++;
+    c = p < e ? <i32>load<u8>(p) : -1;
     const negativeExponent = c == 45;
     if (c == 45 || c == 43) {
-      at++;
-      c = peek();
+      p++;
+      c = p < e ? <i32>load<u8>(p) : -1;
     }
     if (!isDigit(c)) {
+      at = p;
       refused = REFUSE_SYNTAX;
       return 0;
     }
-    let e = 0;
+    let x = 0;
     while (isDigit(c)) {
-      if (e < 100000) e = e * 10 + (c - 48);
-      at++;
-      c = peek();
+      if (x < 100000) x = x * 10 + (c - 48);
+      p++;
+      c = p < e ? <i32>load<u8>(p) : -1;
     }
-    exponent += negativeExponent ? -e : e;
+    exponent += negativeExponent ? -x : x;
   }
+  at = p;
   return toDouble(significand, exponent, negative);
 }
 
@@ -270,6 +279,38 @@ export function scanStateAddress(): usize {
   store<i32>(STATE + (<usize>i << 2), value);
 }
 
+// The words a call reads and writes for every item, held in globals during the call: loaded
+// from the state block when it starts, stored back before it returns.
+let depthNow = 0;
+let rankNow = 0;
+let expectNow = 0;
+let numbersNow = 0;
+let writtenNow = 0;
+let maxNumbers = 0;
+let maxOuter = 0;
+let minRank = 0;
+let maxRankAllowed = 0;
+
+function loadState(): void {
+  depthNow = word(DEPTH);
+  rankNow = word(RANK);
+  expectNow = word(EXPECT);
+  numbersNow = word(NUMBERS);
+  writtenNow = 0;
+  maxNumbers = word(MAX_NUMBERS);
+  maxOuter = word(MAX_OUTER);
+  minRank = word(MIN_RANK);
+  maxRankAllowed = word(MAX_RANK_ALLOWED);
+}
+
+function saveState(): void {
+  setWord(DEPTH, depthNow);
+  setWord(RANK, rankNow);
+  setWord(EXPECT, expectNow);
+  setWord(NUMBERS, numbersNow);
+  setWord(WRITTEN, writtenNow);
+}
+
 /** Records the index path of the item about to start at `depth` (the indices of its enclosing arrays, then its own). */
 function setErrorPath(depth: i32): void {
   setWord(ERROR_DEPTH, depth);
@@ -282,8 +323,9 @@ function fail(status: i32, depth: i32): void {
 }
 
 /** A new item (a number or an array) starts in the open array: checks the limit on the outermost one. */
-function startItem(depth: i32): bool {
-  if (depth == 1 && word(COUNT) >= word(MAX_OUTER)) {
+// @ts-ignore: decorator
+@inline function startItem(depth: i32): bool {
+  if (depth == 1 && word(COUNT) >= maxOuter) {
     fail(SCAN_TOO_MANY_OUTER, 1);
     return false;
   }
@@ -291,26 +333,25 @@ function startItem(depth: i32): bool {
 }
 
 function openArray(): bool {
-  const depth = word(DEPTH);
+  const depth = depthNow;
   if (depth > 0) {
-    const rank = word(RANK);
     // An array where the numbers are, or deeper than any allowed rank: a number belongs there.
-    if ((rank > 0 && depth >= rank) || depth >= word(MAX_RANK_ALLOWED)) {
+    if ((rankNow > 0 && depth >= rankNow) || depth >= maxRankAllowed) {
       fail(SCAN_NOT_NUMBER, depth);
       return false;
     }
     if (!startItem(depth)) return false;
     setWord(COUNT + depth - 1, word(COUNT + depth - 1) + 1);
   }
-  setWord(DEPTH, depth + 1);
+  depthNow = depth + 1;
   setWord(COUNT + depth, 0);
   if (depth + 1 > word(DEEPEST)) setWord(DEEPEST, depth + 1);
-  setWord(EXPECT, EXPECT_VALUE_OR_CLOSE);
+  expectNow = EXPECT_VALUE_OR_CLOSE;
   return true;
 }
 
 function closeArray(): void {
-  const depth = word(DEPTH);
+  const depth = depthNow;
   const i = depth - 1;
   const length = word(COUNT + i);
   const closed = word(CLOSED + i);
@@ -320,45 +361,50 @@ function closeArray(): void {
     for (let d = 1; d < depth; d++) setWord(OTHER_PATH + i * MAX_RANK + d - 1, word(COUNT + d - 1) - 1);
   }
   setWord(CLOSED + i, closed + 1);
-  setWord(DEPTH, depth - 1);
-  setWord(EXPECT, EXPECT_COMMA_OR_CLOSE);
+  depthNow = depth - 1;
+  expectNow = EXPECT_COMMA_OR_CLOSE;
   if (depth == 1) setWord(STATUS, SCAN_DONE);
 }
 
 /** A number read at the current depth: checks where it stands and the limits, then stores it. */
-function storeNumber(x: f64, out: usize): bool {
-  const depth = word(DEPTH);
-  let rank = word(RANK);
-  if (rank == 0) {
-    if (depth < word(MIN_RANK)) {
+// @ts-ignore: decorator
+@inline function storeNumber(x: f64, out: usize): bool {
+  const depth = depthNow;
+  if (rankNow == 0) {
+    if (depth < minRank) {
       fail(SCAN_NOT_ARRAY, depth);
       return false;
     }
-    rank = depth;
-    setWord(RANK, rank);
+    rankNow = depth;
   }
-  if (depth < rank) {
+  if (depth < rankNow) {
     fail(SCAN_NOT_ARRAY, depth);
     return false;
   }
   if (!startItem(depth)) return false;
-  const numbers = word(NUMBERS);
-  if (numbers >= word(MAX_NUMBERS)) {
+  if (numbersNow >= maxNumbers) {
     fail(SCAN_TOO_MANY_NUMBERS, depth);
     return false;
   }
-  setWord(COUNT + depth - 1, word(COUNT + depth - 1) + 1);
-  setWord(NUMBERS, numbers + 1);
-  const written = word(WRITTEN);
-  store<f64>(out + (<usize>written << 3), x);
-  setWord(WRITTEN, written + 1);
-  setWord(EXPECT, EXPECT_COMMA_OR_CLOSE);
+  const count = STATE + (<usize>(COUNT + depth - 1) << 2);
+  store<i32>(count, load<i32>(count) + 1);
+  numbersNow++;
+  store<f64>(out + (<usize>writtenNow << 3), x);
+  writtenNow++;
+  expectNow = EXPECT_COMMA_OR_CLOSE;
   return true;
 }
 
 // @ts-ignore: decorator
 @inline function isNumberByte(c: i32): bool {
   return isDigit(c) || c == 45 || c == 43 || c == 46 || c == 101 || c == 69;
+}
+
+/** Where the number token that starts at `start` ends: the first byte that cannot be part of one. */
+function tokenEndFrom(start: usize): usize {
+  let tokenEnd = start;
+  while (tokenEnd < end && isNumberByte(<i32>load<u8>(tokenEnd))) tokenEnd++;
+  return tokenEnd;
 }
 
 /**
@@ -374,64 +420,82 @@ function storeNumber(x: f64, out: usize): bool {
 export function scanNumbers(text: usize, length: i32, last: bool, out: usize): i32 {
   at = text;
   end = text + <usize>length;
-  setWord(WRITTEN, 0);
+  loadState();
   setWord(STATUS, SCAN_RUNNING);
   if (word(PENDING) != 0) {
     setWord(PENDING, 0);
-    if (!storeNumber(load<f64>(STATE + PENDING_VALUE_BYTE), out)) return 0;
+    if (!storeNumber(load<f64>(STATE + PENDING_VALUE_BYTE), out)) {
+      saveState();
+      return 0;
+    }
   }
+  scan(text, last, out);
+  saveState();
+  return <i32>(at - text);
+}
+
+function scan(text: usize, last: bool, out: usize): void {
   while (true) {
     skipSpace();
-    if (at >= end) break;
+    if (at >= end) return;
     const c = <i32>load<u8>(at);
-    const expect = word(EXPECT);
-    const depth = word(DEPTH);
+    const depth = depthNow;
     if (depth == 0) {
       if (c != 91) {
         fail(c == 45 || isDigit(c) || c == 123 || c == 34 || c == 116 || c == 102 || c == 110 ? SCAN_NOT_ARRAY : SCAN_SYNTAX, 0);
-        break;
+        return;
       }
       at++;
       openArray();
       continue;
     }
-    if (expect == EXPECT_COMMA_OR_CLOSE) {
-      if (c == 44) {
-        at++;
-        setWord(EXPECT, EXPECT_VALUE);
-        continue;
-      }
-      if (c == 93) {
-        at++;
-        closeArray();
-        if (word(STATUS) == SCAN_DONE) break;
-        continue;
-      }
-      setWord(STATUS, SCAN_SYNTAX);
-      break;
-    }
-    if (c == 91) {
-      at++;
-      if (!openArray()) break;
-      continue;
-    }
-    if (c == 93) {
-      if (expect != EXPECT_VALUE_OR_CLOSE) {
-        setWord(STATUS, SCAN_SYNTAX);
-        break;
-      }
-      at++;
-      closeArray();
-      if (word(STATUS) == SCAN_DONE) break;
-      continue;
-    }
     if (c == 45 || isDigit(c)) {
+      if (expectNow == EXPECT_COMMA_OR_CLOSE) {
+        setWord(STATUS, SCAN_SYNTAX);
+        return;
+      }
       const start = at;
-      let tokenEnd = at;
-      while (tokenEnd < end && isNumberByte(<i32>load<u8>(tokenEnd))) tokenEnd++;
-      // More digits may follow in the next bytes.
-      if (tokenEnd == end && !last) break;
       const x = readNumber();
+      if (refused == 0) {
+        // A number that reaches the end of the bytes may go on in the next ones.
+        if (at == end && !last) {
+          at = start;
+          return;
+        }
+        if (at < end && isNumberByte(<i32>load<u8>(at))) {
+          at = start;
+          setWord(STATUS, SCAN_SYNTAX);
+          return;
+        }
+        if (!storeNumber(x, out)) {
+          at = start;
+          return;
+        }
+        // The common case, at once: more numbers in this array, after commas without spaces.
+        // Anything else goes back to the comma, for the loop above to read as it reads any text.
+        while (at + 1 < end && load<u8>(at) == 44) {
+          const next = <i32>load<u8>(at + 1);
+          if (next != 45 && !isDigit(next)) break;
+          const comma = at;
+          at++;
+          const nextStart = at;
+          const y = readNumber();
+          if (refused != 0 || (at == end && !last) || (at < end && isNumberByte(<i32>load<u8>(at)))) {
+            at = comma;
+            break;
+          }
+          if (!storeNumber(y, out)) {
+            at = nextStart;
+            return;
+          }
+        }
+        continue;
+      }
+      const tokenEnd = tokenEndFrom(start);
+      if (tokenEnd == end && !last) {
+        at = start;
+        return;
+      }
       if (refused == REFUSE_DIGITS) {
         // The item's path, for the caller's message should the number not be finite.
         setErrorPath(depth);
@@ -439,32 +503,54 @@ export function scanNumbers(text: usize, length: i32, last: bool, out: usize): i
         setWord(SLOW_END, <i32>(tokenEnd - text));
         setWord(STATUS, SCAN_SLOW_NUMBER);
         at = start;
-        break;
+        return;
       }
       if (refused == REFUSE_SYNTAX || at != tokenEnd) {
         at = start;
         setWord(STATUS, SCAN_SYNTAX);
-        break;
+        return;
       }
-      if (refused == REFUSE_OVERFLOW) {
-        at = start;
-        fail(word(RANK) != 0 && depth < word(RANK) ? SCAN_NOT_ARRAY : SCAN_NOT_FINITE, depth);
-        break;
+      // REFUSE_OVERFLOW
+      at = start;
+      fail(rankNow != 0 && depth < rankNow ? SCAN_NOT_ARRAY : SCAN_NOT_FINITE, depth);
+      return;
+    }
+    if (expectNow == EXPECT_COMMA_OR_CLOSE) {
+      if (c == 44) {
+        at++;
+        expectNow = EXPECT_VALUE;
+        continue;
       }
-      if (!storeNumber(x, out)) {
-        at = start;
-        break;
+      if (c == 93) {
+        at++;
+        closeArray();
+        if (depthNow == 0) return;
+        continue;
       }
+      setWord(STATUS, SCAN_SYNTAX);
+      return;
+    }
+    if (c == 91) {
+      at++;
+      if (!openArray()) return;
+      continue;
+    }
+    if (c == 93) {
+      if (expectNow != EXPECT_VALUE_OR_CLOSE) {
+        setWord(STATUS, SCAN_SYNTAX);
+        return;
+      }
+      at++;
+      closeArray();
+      if (depthNow == 0) return;
       continue;
     }
     // Another kind of JSON value where a number or an array belongs.
     if (c == 123 || c == 34 || c == 116 || c == 102 || c == 110) {
-      const rank = word(RANK);
-      fail(rank == 0 ? (depth < word(MIN_RANK) ? SCAN_NOT_ARRAY : SCAN_NOT_NUMBER) : depth < rank ? SCAN_NOT_ARRAY : SCAN_NOT_NUMBER, depth);
-      break;
+      fail(rankNow == 0 ? (depth < minRank ? SCAN_NOT_ARRAY : SCAN_NOT_NUMBER) : depth < rankNow ? SCAN_NOT_ARRAY : SCAN_NOT_NUMBER, depth);
+      return;
     }
     setWord(STATUS, SCAN_SYNTAX);
-    break;
+    return;
   }
-  return <i32>(at - text);
 }
