@@ -15,7 +15,6 @@
  * A module is rebuilt only when one of its sources is newer than its output (--force rebuilds
  * both), so that npm start after a change elsewhere does not wait for the compiler.
  */
-import asc from 'assemblyscript/asc';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +72,8 @@ async function build(sources: string, output: string, exportName: string, prepar
     return;
   }
   prepare?.();
+  // Loaded only when there is something to compile: loading the compiler takes seconds.
+  const { default: asc } = await import('assemblyscript/asc');
   let binary: Uint8Array | undefined;
   const { error, stderr } = await asc.main(
     [fileURLToPath(new URL('index.ts', folder)), '--outFile', 'module.wasm', '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--initialMemory', '2'],

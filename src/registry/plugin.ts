@@ -19,6 +19,11 @@ declare module 'fastify' {
 export const registryPlugin = fp(
   async (app, { registry }: { registry?: ModelRegistry }) => {
     const { config } = app;
+    // The first line of the log: where the models live, and whether they outlive the process.
+    if (registry === undefined) {
+      if (config.REGISTRY_DIR) app.log.info({ registry: 'files', dir: config.REGISTRY_DIR }, `registry: one file per model in ${config.REGISTRY_DIR}; models survive restarts`);
+      else app.log.info({ registry: 'memory' }, 'registry: in memory; models are lost when the process stops (set REGISTRY_DIR to keep them)');
+    }
     const models =
       registry ??
       (config.REGISTRY_DIR
@@ -34,6 +39,7 @@ export const registryPlugin = fp(
       const model = modelFromDocument(demoModelDocument, { maxModelWeights: Number.POSITIVE_INFINITY });
       await models.add({ id: DEMO_MODEL_ID, name: demoModelDocument.name, model });
     }
+    if (registry === undefined && config.REGISTRY_DIR) app.log.info({ registry: 'files', models: await models.count() }, 'registry: models loaded');
     app.decorate('registry', models);
     app.addHook('onClose', async () => {
       await models.close();

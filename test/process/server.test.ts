@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runServerToExit, startServer } from '../helpers/server.js';
@@ -96,6 +98,22 @@ describe('start-up', () => {
     server.child.kill('SIGTERM');
     await server.exited;
     expect(server.logs.find((line) => line.msg === 'request completed')).toMatchObject({ route: '/health/live', status: 200 });
+  }, 30_000);
+
+  it('says in its first log line where the models live and whether they outlive the process', async () => {
+    const inMemory = await startServer();
+    inMemory.child.kill('SIGTERM');
+    await inMemory.exited;
+    expect(inMemory.logs[0]).toMatchObject({ registry: 'memory' });
+    expect(inMemory.logs[0]!.msg).toMatch(/models are lost when the process stops \(set REGISTRY_DIR to keep them\)/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'registry-'));
+    const onDisk = await startServer({ REGISTRY_DIR: dir });
+    onDisk.child.kill('SIGTERM');
+    await onDisk.exited;
+    expect(onDisk.logs[0]).toMatchObject({ registry: 'files', dir });
+    expect(onDisk.logs[0]!.msg).toContain('models survive restarts');
+    expect(onDisk.logs.find((line) => line.msg === 'registry: models loaded')).toMatchObject({ models: 1 });
   }, 30_000);
 });
 
