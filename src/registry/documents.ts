@@ -22,9 +22,9 @@ export interface ExplicitModelDocument extends ModelOptions {
   readonly h: number;
   /** K × d × d. */
   readonly W: NumericArray;
-  /** K × d. */
+  /** K × d, or K × d × 1 (columns). */
   readonly b: NumericArray;
-  /** d. */
+  /** d, or d × 1 (a column). */
   readonly w: NumericArray;
   readonly mu: number;
 }
@@ -66,32 +66,57 @@ function firstOtherThan(array: NumericArray, depth: number, expected: number): {
   return other;
 }
 
+/** The arrays of a column layout (w as d × 1, b as K × d × 1) must hold one number each. */
+function checkColumns(array: NumericArray, field: string, layout: string): void {
+  const columns = array.rank - 1;
+  const wrong = firstOtherThan(array, columns, 1);
+  if (wrong === null) return;
+  const name = `${field}${wrong.path.map((i) => `[${i}]`).join('')}`;
+  throw new ModelDataError(name, `${name} has ${wrong.length} entries; ${field} given as columns (${layout}) has one number in each`);
+}
+
+const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 /**
- * Checks that W is K×d×d and b is K×d, d being the length of w; names the first array, in the
- * order of the layers, whose length is wrong.
+ * Checks that W is K×d×d and b is K×d (or K×d×1), d being the length of w (a vector, or a d×1
+ * column); names the first array, in the order of the layers, whose length is wrong, its shape,
+ * and the shape expected.
  */
 function checkShapes({ W, b, w }: ExplicitModelDocument): { layers: number; dim: number } {
+  if (w.rank === 2) checkColumns(w, 'w', 'd × 1');
+  if (b.rank === 3) checkColumns(b, 'b', 'K × d × 1');
   const layers = W.depths[0].first;
   const dim = w.depths[0].first;
+  const biasShape = b.rank === 3 ? 'K × d × 1' : 'K × d';
   if (b.depths[0].first !== layers) {
-    throw new ModelDataError('b', `b has ${b.depths[0].first} rows, expected ${layers} (one per layer of W)`);
+    throw new ModelDataError('b', `b has ${count(b.depths[0].first, 'bias', 'biases')}; expected K = ${layers}, one for each matrix of W (b is ${biasShape})`);
   }
   // The first wrong length in the order W[k] rows, W[k][i] columns, b[k] entries, layer by layer.
   const candidates: { order: number[]; error: () => ModelDataError }[] = [];
   const rows = firstOtherThan(W, 1, dim);
   if (rows !== null) {
     const [k] = rows.path;
-    candidates.push({ order: [k, 0, 0], error: () => new ModelDataError(`W[${k}]`, `W[${k}] has ${rows.length} rows, expected ${dim} (the length of w)`) });
+    candidates.push({
+      order: [k, 0, 0],
+      error: () => new ModelDataError(`W[${k}]`, `W[${k}] has ${count(rows.length, 'row', 'rows')}; expected a d × d matrix with d = ${dim}, the length of w`),
+    });
   }
   const columns = firstOtherThan(W, 2, dim);
   if (columns !== null) {
     const [k, i] = columns.path;
-    candidates.push({ order: [k, 1, i], error: () => new ModelDataError(`W[${k}][${i}]`, `W[${k}][${i}] has ${columns.length} columns, expected ${dim} (the length of w)`) });
+    candidates.push({
+      order: [k, 1, i],
+      error: () => new ModelDataError(`W[${k}][${i}]`, `W[${k}][${i}] has ${count(columns.length, 'column', 'columns')}; expected d = ${dim}, the length of w (W[${k}] is d × d)`),
+    });
   }
   const biases = firstOtherThan(b, 1, dim);
   if (biases !== null) {
     const [k] = biases.path;
-    candidates.push({ order: [k, 2, 0], error: () => new ModelDataError(`b[${k}]`, `b[${k}] has ${biases.length} entries, expected ${dim} (the length of w)`) });
+    const shape = b.rank === 3 ? `shape ${biases.length} × 1` : count(biases.length, 'entry', 'entries');
+    candidates.push({
+      order: [k, 2, 0],
+      error: () => new ModelDataError(`b[${k}]`, `b[${k}] has ${shape}; expected d = ${dim} entries, the length of w (b is ${biasShape})`),
+    });
   }
   const before = (a: number[], c: number[]) => a[0] - c[0] || a[1] - c[1] || a[2] - c[2];
   const first = candidates.sort((a, c) => before(a.order, c.order))[0];

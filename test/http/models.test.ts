@@ -52,6 +52,21 @@ describe('POST /models', () => {
     expect(body).toMatchObject({ activation: 'tanh', output: 'identity', inputDim: 1, name: body.id });
   });
 
+  it('takes the course’s column layouts (b as K × d × 1, w as d × 1), small or streamed, as the same model', async () => {
+    const columns = { ...explicit, b: explicit.b.map((row) => row.map((x) => [x])), w: explicit.w.map((x) => [x]) };
+    // Past 16 KiB a body is read as it arrives: trailing spaces take this one there.
+    const streamed = JSON.stringify(columns) + ' '.repeat(20_000);
+    const points = [[0.5, -0.25], [1, 2]];
+    const answers = [];
+    for (const body of [explicit, columns, streamed]) {
+      const { body: created } = await http.post('/models').set('content-type', 'application/json').send(body).expect(201);
+      const { body: detail } = await http.get(`/models/${created.id}`).expect(200);
+      expect([detail.b, detail.w]).toEqual([explicit.b, explicit.w]);
+      answers.push((await http.post('/gradient').send({ modelId: created.id, points }).expect(200)).text.replace(created.id, ''));
+    }
+    expect(new Set(answers).size).toBe(1);
+  });
+
   it('draws a model from a seed: the same seed gives the same parameters', async () => {
     const form = { layers: 3, dim: 4, inputDim: 2, seed: 7, activation: 'relu' };
     const a = await http.post('/models').send(form).expect(201);
@@ -158,6 +173,8 @@ describe('refused models: a clear problem, and nothing registered', () => {
     (
       [
     ['a missing field', { ...explicit, mu: undefined }, 400, 'mu is required'],
+    ['several missing fields, named at once', { ...explicit, h: undefined, mu: undefined }, 400, 'h and mu are required'],
+    ['a seeded model missing both its sizes', { seed: 1 }, 400, 'layers and dim are required'],
     ['an unknown field', { layers: 2, dim: 3, seed: 1, activaton: 'relu' }, 400, "body has an unknown property 'activaton'"],
     ['a string for a number', { ...explicit, h: '0.1' }, 400, 'h must be a finite number'],
     ['a string inside W', withW([explicit.W[0], [[1, 2], [3, 'x']]]), 400, 'W[1][1][1] must be a finite number'],
@@ -170,11 +187,15 @@ describe('refused models: a clear problem, and nothing registered', () => {
     ['a negative seed', { layers: 2, dim: 2, seed: -1 }, 400, 'seed must be >= 0'],
     ['zero layers', { layers: 0, dim: 2, seed: 1 }, 400, 'layers must be >= 1'],
     ['a missing dim', { layers: 2, seed: 1 }, 400, 'dim is required'],
-    ['W with a wrong number of rows', withW([explicit.W[0], [[1, 2], [3, 4], [5, 6]]]), 422, 'W[1] has 3 rows, expected 2 (the length of w)'],
-    ['a ragged W', withW([explicit.W[0], [[1, 2], [3]]]), 422, 'W[1][1] has 1 columns, expected 2 (the length of w)'],
-    ['b with too few rows', { ...explicit, b: [[0, 1]] }, 422, 'b has 1 rows, expected 2 (one per layer of W)'],
-    ['a short b row', { ...explicit, b: [[0, 1], [2]] }, 422, 'b[1] has 1 entries, expected 2 (the length of w)'],
-    ['w longer than W is wide', { ...explicit, w: [1, 2, 3] }, 422, 'W[0] has 2 rows, expected 3 (the length of w)'],
+    ['W with a wrong number of rows', withW([explicit.W[0], [[1, 2], [3, 4], [5, 6]]]), 422, 'W[1] has 3 rows; expected a d × d matrix with d = 2, the length of w'],
+    ['a ragged W', withW([explicit.W[0], [[1, 2], [3]]]), 422, 'W[1][1] has 1 column; expected d = 2, the length of w (W[1] is d × d)'],
+    ['b with too few biases', { ...explicit, b: [[0, 1]] }, 422, 'b has 1 bias; expected K = 2, one for each matrix of W (b is K × d)'],
+    ['a short b row', { ...explicit, b: [[0, 1], [2]] }, 422, 'b[1] has 1 entry; expected d = 2 entries, the length of w (b is K × d)'],
+    ['a short b column', { ...explicit, b: [[[0], [1]], [[2]]] }, 422, 'b[1] has shape 1 × 1; expected d = 2 entries, the length of w (b is K × d × 1)'],
+    ['b columns of two numbers', { ...explicit, b: [[[0, 1], [1, 2]], [[2, 3], [3, 4]]] }, 422, 'b[0][0] has 2 entries; b given as columns (K × d × 1) has one number in each'],
+    ['w as a row, not a column', { ...explicit, w: [[1, 2]] }, 422, 'w[0] has 2 entries; w given as columns (d × 1) has one number in each'],
+    ['b as K × 1 × d (rows, not columns)', { ...explicit, b: [[[0, 1]], [[2, 3]]] }, 422, 'b[0][0] has 2 entries; b given as columns (K × d × 1) has one number in each'],
+    ['w longer than W is wide', { ...explicit, w: [1, 2, 3] }, 422, 'W[0] has 2 rows; expected a d × d matrix with d = 3, the length of w'],
     ['inputDim above d', { ...explicit, inputDim: 3 }, 422, 'inputDim 3 exceeds dim 2'],
     ['inputDim above dim (seeded)', { layers: 1, dim: 2, seed: 1, inputDim: 5 }, 422, 'inputDim 5 exceeds dim 2'],
     ['K·d² over MAX_MODEL_WEIGHTS (seeded)', { layers: 11, dim: 10, seed: 1 }, 413, 'K·d² = 11·10² = 1100 weights, more than the limit of 1000 (MAX_MODEL_WEIGHTS)'],

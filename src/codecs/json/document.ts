@@ -124,7 +124,7 @@ export function numericArrayOf(value: unknown, allocate: (length: number) => Flo
 }
 
 /** The document as JSON.parse reads it, checked, with its numeric arrays made NumericArray. */
-function parseWhole(bytes: Buffer, schema: object, compiledSchema: Compiled, allocate: (length: number) => Float64Array): unknown {
+function parseWhole(bytes: Buffer, schema: object, compiledSchema: Compiled, options: ReadOptions): unknown {
   if (bytes.length === 0) throw new MalformedJsonError('the body is empty; send a JSON object');
   let document: unknown;
   try {
@@ -132,15 +132,30 @@ function parseWhole(bytes: Buffer, schema: object, compiledSchema: Compiled, all
   } catch (error) {
     throw new MalformedJsonError(`the body is not valid JSON: ${(error as Error).message}`);
   }
-  check(compiledSchema.check, schema, document);
+  if (!compiledSchema.check(document)) throw refusal(bytes, schema, compiledSchema, document, options);
   const { shape } = compiledSchema;
   if (shape.kind === 'object') {
     for (const [name, field] of shape.fields) {
       const value = (document as Record<string, unknown>)[name];
-      if (field.kind === 'numbers' && value !== undefined) (document as Record<string, unknown>)[name] = numericArrayOf(value, allocate);
+      if (field.kind === 'numbers' && value !== undefined) (document as Record<string, unknown>)[name] = numericArrayOf(value, options.allocate);
     }
   }
   return document;
+}
+
+/**
+ * Why a small body was refused, in the words the streaming reader gives a large one (which reads
+ * the numeric arrays, then checks the rest against the skeleton): the same body gets the same
+ * error whatever its size, and an error inside an array of several allowed shapes names the
+ * array and index rather than the shapes it matched none of.
+ */
+function refusal(bytes: Buffer, schema: object, compiledSchema: Compiled, document: unknown, options: ReadOptions): Error {
+  try {
+    readStreaming(bytes, schema, options);
+  } catch (error) {
+    return error as Error;
+  }
+  return new BodySchemaError(describeValidation(compiledSchema.check.errors ?? [], 'body', schema as never, document));
 }
 
 /**
@@ -151,7 +166,7 @@ export function readDocument<T>(source: ByteSource, schema: object, options: Rea
   const { whole } = source;
   if (whole !== undefined && whole.length <= SMALL_BODY_BYTES) {
     const compiledSchema = compiledFor(schema);
-    return parseWhole(Buffer.from(whole.buffer, whole.byteOffset, whole.length), schema, compiledSchema, options.allocate) as T;
+    return parseWhole(Buffer.from(whole.buffer, whole.byteOffset, whole.length), schema, compiledSchema, options) as T;
   }
   return readArriving(source, schema, options);
 }
@@ -174,7 +189,7 @@ async function readArriving<T>(source: ByteSource, schema: object, options: Read
   });
   if (reader === null) {
     const bytes = held.length === 1 ? held[0] : Buffer.concat(held);
-    return parseWhole(bytes, schema, compiledSchema, options.allocate) as T;
+    return parseWhole(bytes, schema, compiledSchema, options) as T;
   }
   const document = (reader as JsonDocumentReader).end();
   check(compiledSchema.checkSkeleton, compiledSchema.skeleton, document);

@@ -16,6 +16,9 @@ interface SchemaNode {
   readonly anyOf?: readonly { readonly properties?: Record<string, unknown> }[];
 }
 
+/** Most missing fields named in one message; more are counted. */
+export const MISSING_FIELDS_NAMED = 8;
+
 /** '/W/3/1' → 'W[3][1]'; the root is named by its context ('body', 'querystring'). */
 export function fieldName(instancePath: string, context: string): string {
   if (instancePath === '') return context;
@@ -77,6 +80,33 @@ function intendedErrors(errors: readonly SchemaError[], schema: SchemaNode | und
   return best.own.length > 0 ? best.own : errors;
 }
 
+/** The value at a JSON pointer's segments, or undefined. */
+function at(root: unknown, segments: readonly string[]): unknown {
+  let value = root;
+  for (const segment of segments) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[segment.replaceAll('~1', '/').replaceAll('~0', '~')];
+  }
+  return value;
+}
+
+/**
+ * For a missing member: every member the same object lacks, so that a client learns them all at
+ * once (the validator stops at the first); the first MISSING_FIELDS_NAMED are named.
+ */
+function missingSentence(error: SchemaError, context: string, schema: SchemaNode | undefined, data: unknown): string {
+  const field = fieldName(error.instancePath, context);
+  const node = at(schema, error.schemaPath.split('/').slice(1, -1)) as { required?: unknown } | undefined;
+  const object = at(data, error.instancePath.split('/').slice(1));
+  const required = Array.isArray(node?.required) ? (node.required as unknown[]).filter((name): name is string => typeof name === 'string') : [];
+  const missing = object !== null && typeof object === 'object' ? required.filter((name) => !Object.hasOwn(object, name)) : [];
+  if (missing.length < 2) return `${child(field, context, String(error.params.missingProperty))} is required`;
+  const named = missing.slice(0, MISSING_FIELDS_NAMED).map((name) => child(field, context, name));
+  const more = missing.length - named.length;
+  const list = more > 0 ? `${named.join(', ')} and ${more} more` : `${named.slice(0, -1).join(', ')} and ${named.at(-1)}`;
+  return `${list} are required`;
+}
+
 /** One sentence for the first relevant error. */
 export function describeValidation(
   errors: readonly SchemaError[],
@@ -85,5 +115,6 @@ export function describeValidation(
   data: unknown,
 ): string {
   const [first] = intendedErrors(errors, schema, data);
-  return first ? sentence(first, context) : `${context} is invalid`;
+  if (!first) return `${context} is invalid`;
+  return first.keyword === 'required' ? missingSentence(first, context, schema, data) : sentence(first, context);
 }

@@ -69,16 +69,26 @@ export const ExplicitModelBody = Type.Object(
       description: `The K weight matrices, each d × d: W[k][i][j] is row i, column j of W_k. ${maxWeights}`,
       examples: [explicitExample.W],
     }),
-    b: Type.Array(Type.Array(Type.Number(), { minItems: 1 }), {
-      minItems: 1,
-      description: 'The K bias vectors, each of length d.',
-      examples: [explicitExample.b],
-    }),
-    w: Type.Array(Type.Number(), {
-      minItems: 1,
-      description: 'The output weights; their number is the width d.',
-      examples: [explicitExample.w],
-    }),
+    b: Type.Union(
+      [
+        Type.Array(Type.Array(Type.Number(), { minItems: 1 }), { minItems: 1, title: 'K × d' }),
+        Type.Array(Type.Array(Type.Array(Type.Number(), { minItems: 1 }), { minItems: 1 }), { minItems: 1, title: 'K × d × 1' }),
+      ],
+      {
+        description: 'The K bias vectors, each of length d: a K × d array, or K × d × 1 (each bias a column of one number per row, as numpy code often keeps them).',
+        examples: [explicitExample.b],
+      },
+    ),
+    w: Type.Union(
+      [
+        Type.Array(Type.Number(), { minItems: 1, title: 'd' }),
+        Type.Array(Type.Array(Type.Number(), { minItems: 1 }), { minItems: 1, title: 'd × 1' }),
+      ],
+      {
+        description: 'The output weights; their number is the width d. A vector, or a d × 1 column.',
+        examples: [explicitExample.w],
+      },
+    ),
     mu: Type.Number({ description: 'The output bias μ.', examples: [0] }),
   },
   {
@@ -116,8 +126,20 @@ export const RandomModelBody = Type.Object(
 
 export const CreateModelBody = Type.Union([ExplicitModelBody, RandomModelBody], {
   description: 'A model given by its parameters, or drawn from a seed.',
-  examples: [explicitExample, randomExample],
 });
+
+/** The create body as the document shows it, with named examples (Swagger UI lists them by summary). */
+export const documentedCreateModelBody = {
+  ...CreateModelBody,
+  'x-examples': {
+    parameters: { summary: 'a model given by its parameters', value: explicitExample },
+    columns: {
+      summary: 'the same model in the column layout of numpy code (b as K × d × 1, w as d × 1)',
+      value: { ...explicitExample, b: explicitExample.b.map((bias) => bias.map((x) => [x])), w: explicitExample.w.map((x) => [x]) },
+    },
+    seeded: { summary: 'a model drawn from a seed', value: randomExample },
+  },
+};
 
 export const ModelSummary = Type.Object(
   {
