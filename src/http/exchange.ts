@@ -4,6 +4,7 @@
  * here knows how the work is done or where its memory comes from.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { andThen } from '../codecs/source.js';
 import { BINARY_MEDIA_TYPE, binaryAnswer, readBinaryCompute, readJsonCompute, type ComputeLimits, type ComputeRequest } from '../codecs/compute.js';
 import { answerString, JsonAnswer, TEXT_POINTS } from '../codecs/json/answer.js';
 import { JSON_MEDIA_TYPE } from '../codecs/json/exact.js';
@@ -56,7 +57,16 @@ export function readCompute(
       return new Uint8Array(room.buffer, room.byteOffset, length);
     });
   }
-  return readJsonCompute(body, schema, operation, limitsOf(app), float64For(app, request, reply));
+  const decoded = readJsonCompute(body, schema, operation, limitsOf(app), float64For(app, request, reply));
+  // A JSON body names its model; a ?modelId= beside it must name the same one.
+  const { modelId } = request.query as { modelId?: string };
+  if (modelId === undefined) return decoded;
+  return andThen(decoded, (read) => {
+    if (read.model.id !== modelId) {
+      throw new HttpProblem('invalid-request', `the body's modelId '${read.model.id}' and the query's ?modelId=${modelId} name different models; name the model once, in the body`);
+    }
+    return read;
+  });
 }
 
 /** How a compute route's answer goes out, chosen before the work starts. */

@@ -68,7 +68,7 @@ export const problemKinds = {
   'invalid-model': {
     status: 422,
     title: 'Inconsistent model',
-    description: 'The model\'s arrays do not fit together: W is not K×d×d, b is not K×d, or inputDim exceeds d (the length of w).',
+    description: 'The model\'s arrays do not fit together: W is not K×d×d, b is not K×d (or K×d×1), or inputDim exceeds d (the length of w).',
   },
   'invalid-points': {
     status: 422,
@@ -88,7 +88,7 @@ export const problemKinds = {
   'service-unavailable': {
     status: 503,
     title: 'Service unavailable',
-    description: 'The service cannot take this request now: it is shutting down, or reading as many large bodies as it may (MAX_LARGE_BODIES). Retry after Retry-After seconds, on another instance if there is one.',
+    description: 'The service cannot take this request now: it is shutting down, or reading as many bytes of large bodies as it may (BODY_BYTES_IN_FLIGHT). Retry after Retry-After seconds, on another instance if there is one.',
   },
   'internal-error': {
     status: 500,
@@ -122,6 +122,9 @@ export interface ProblemDetails {
   readonly instance: string;
   readonly [extension: string]: unknown;
 }
+
+/** The detail of a 500: the request id, under which the error is logged. */
+export const internalErrorDetail = (requestId: string): string => `the service failed on this request; it is logged with request id ${requestId}`;
 
 export function problemDetails(kind: ProblemKind, detail: string, instance: string, extensions = {}): ProblemDetails {
   const { status, title } = problemKinds[kind];

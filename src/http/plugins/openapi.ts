@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import { apiKeys } from '../../config.js';
-import { problemResponses } from '../schemas/problem.js';
+import { examplePath, internalError, problemResponses } from '../schemas/problem.js';
 import { BEARER_SCHEME } from './security.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,7 +41,7 @@ export const openapiPlugin = fp(
       route.schema = {
         ...route.schema,
         security: route.schema.security ?? [],
-        response: { ...(route.schema.response as object), ...problemResponses({ 500: 'The service failed; the error is logged with the request id given in the detail.' }) },
+        response: { ...(route.schema.response as object), ...problemResponses(examplePath(route.url), { 500: internalError }) },
       };
     });
     await app.register(swagger, {

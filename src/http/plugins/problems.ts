@@ -5,7 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { CancelledError } from '../../errors.js';
-import { domainProblem, HttpProblem, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
+import { domainProblem, HttpProblem, internalErrorDetail, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
 import { MODEL_ID_MAX_LENGTH } from '../schemas/models.js';
 import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
 import { describeValidation, type SchemaError } from '../../codecs/json/validation.js';
@@ -42,11 +42,7 @@ function toProblem(error: FastifyError, request: FastifyRequest, bodyLimit: numb
     // A client error from a plugin with no kind of its own: RFC 9457's "about:blank" type.
     return { type: 'about:blank', title: error.name, status, detail, instance };
   }
-  return problemDetails(
-    'internal-error',
-    `the service failed on this request; it is logged with request id ${request.id}`,
-    instance,
-  );
+  return problemDetails('internal-error', internalErrorDetail(request.id), instance);
 }
 
 function sendProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply, problem: ProblemDetails) {

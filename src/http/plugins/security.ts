@@ -24,7 +24,7 @@ import fp from 'fastify-plugin';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { apiKeys } from '../../config.js';
 import { HttpProblem } from '../problems.js';
-import { problemResponses } from '../schemas/problem.js';
+import { examplePath, problemResponses, type ErrorResponse, type ProblemExample } from '../schemas/problem.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -76,9 +76,14 @@ class FailureCounter {
   }
 }
 
+const MISSING_KEY = 'this operation needs Authorization: Bearer <key>';
+const WRONG_KEY = 'the bearer key is not valid';
+
 export const securityPlugin = fp(
   async (app) => {
     const { config } = app;
+    const authFailuresDetail = () => `more than ${config.AUTH_FAILURE_LIMIT} failed authentications from this address in ${config.RATE_LIMIT_WINDOW_MS} ms (AUTH_FAILURE_LIMIT)`;
+    const rateLimitedDetail = (max: number, after: string) => `more than ${max} requests in ${config.RATE_LIMIT_WINDOW_MS} ms; retry in ${after}`;
     const keys = apiKeys(config);
     const guards = (access: 'read' | 'write' | undefined) =>
       keys.length > 0 && (access === 'write' || (access === 'read' && config.PROTECT_READS));
@@ -107,15 +112,13 @@ export const securityPlugin = fp(
     }
     const requireKey: onRequestHookHandler = (request, reply, done) => {
       if (config.AUTH_FAILURE_LIMIT > 0 && failures.blocked(request.ip)) {
-        return done(
-          new HttpProblem('too-many-requests', `more than ${config.AUTH_FAILURE_LIMIT} failed authentications from this address in ${config.RATE_LIMIT_WINDOW_MS} ms (AUTH_FAILURE_LIMIT)`, {}, failures.retryAfter()),
-        );
+        return done(new HttpProblem('too-many-requests', authFailuresDetail(), {}, failures.retryAfter()));
       }
       app.verifyBearerAuth!(request, reply, (error?: Error) => {
         if (!error) return done();
         failures.fail(request.ip);
         reply.header('www-authenticate', 'Bearer realm="resnet-gradient"');
-        const detail = request.headers.authorization ? 'the bearer key is not valid' : 'this operation needs Authorization: Bearer <key>';
+        const detail = request.headers.authorization ? WRONG_KEY : MISSING_KEY;
         done(new HttpProblem('unauthorized', detail));
       });
     };
@@ -125,15 +128,25 @@ export const securityPlugin = fp(
       // Only the API routes count against the rate limit; health, metrics and docs never do.
       if (!access) route.config = { ...route.config, rateLimit: false } as RouteOptions['config'];
       if (!route.schema || route.schema.hide) return;
-      const responses: Record<number, string> = {};
+      const responses: Record<number, ErrorResponse> = {};
+      const tooMany: Record<string, ProblemExample> = {};
       if (guards(access)) {
         route.onRequest = [requireKey, ...asArray(route.onRequest)];
         route.schema = { ...route.schema, security: [{ [BEARER_SCHEME]: [] }] };
-        responses[401] = 'The Authorization header is missing, or its bearer key is not valid.';
-        if (config.AUTH_FAILURE_LIMIT > 0) responses[429] = 'Too many failed authentications from this address, or too many requests from this client; retry after Retry-After seconds.';
+        responses[401] = {
+          description: 'The Authorization header is missing, or its bearer key is not valid.',
+          examples: {
+            missingKey: { summary: 'no Authorization header', kind: 'unauthorized', detail: MISSING_KEY },
+            wrongKey: { summary: 'a key that is not one of API_KEY or API_KEYS', kind: 'unauthorized', detail: WRONG_KEY },
+          },
+        };
+        if (config.AUTH_FAILURE_LIMIT > 0) tooMany.failedKeys = { summary: 'too many wrong keys from one address', kind: 'too-many-requests', detail: authFailuresDetail() };
       }
-      if (access && limiting) responses[429] = 'Too many requests from this client in the window, or too many failed authentications; retry after Retry-After seconds.';
-      route.schema = { ...route.schema, response: { ...(route.schema.response as object), ...problemResponses(responses) } };
+      if (access && limiting) tooMany.rateLimited = { summary: 'more requests than RATE_LIMIT_MAX in the window', kind: 'too-many-requests', detail: rateLimitedDetail(config.RATE_LIMIT_MAX, '1 minute') };
+      if (Object.keys(tooMany).length > 0) {
+        responses[429] = { description: 'Too many requests from this client in the window, or too many failed authentications from this address; retry after Retry-After seconds.', examples: tooMany };
+      }
+      route.schema = { ...route.schema, response: { ...(route.schema.response as object), ...problemResponses(examplePath(route.url), responses) } };
     });
 
     if (config.CORS_ORIGIN) {
@@ -149,7 +162,7 @@ export const securityPlugin = fp(
         timeWindow: config.RATE_LIMIT_WINDOW_MS,
         keyGenerator: (request: FastifyRequest) => principals.get(request) ?? request.ip,
         errorResponseBuilder: (_request: FastifyRequest, context: { max: number; after: string }) =>
-          new HttpProblem('too-many-requests', `more than ${context.max} requests in ${config.RATE_LIMIT_WINDOW_MS} ms; retry in ${context.after}`),
+          new HttpProblem('too-many-requests', rateLimitedDetail(context.max, context.after)),
       });
     }
   },

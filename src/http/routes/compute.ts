@@ -5,23 +5,85 @@ import { andThen } from '../../codecs/source.js';
 import { evaluate, gradientOperation, type Operation } from '../../compute/operations.js';
 import { planAnswer, readCompute } from '../exchange.js';
 import { computeBodyLimit } from '../limits.js';
-import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
+import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, computeExample, documentedComputeBody, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
 
-const errors = problemResponses({
-  400: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400); or a binary body is not a whole number of points of finite float64s, or comes without ?modelId=.',
-  404: 'No model has this modelId.',
-  406: 'Accept allows neither application/json nor application/octet-stream.',
-  413: 'The body is over BODY_LIMIT, there are more points than MAX_POINTS, or the work is over MAX_REQUEST_FLOPS.',
-  415: 'The body is neither application/json nor application/octet-stream.',
-  422: 'A point does not have inputDim coordinates, or the value or gradient at a point is not finite; the detail names the point.',
-});
+/** The errors of /evaluate and /gradient, with an example of each as the route answers it. */
+const errors = (path: string) =>
+  problemResponses(path, {
+    400: {
+      description:
+        'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400); a JSON body and ?modelId= name different models; or a binary body is not a whole number of points of finite float64s, or comes without ?modelId=.',
+      examples: {
+        missingPoints: { summary: 'a JSON body without its points', kind: 'invalid-request', detail: 'points is required' },
+        notANumber: { summary: 'a coordinate that is not a number', kind: 'invalid-request', detail: 'points[0][1] must be a finite number' },
+        twoModels: {
+          summary: 'a JSON body and ?modelId= that name different models',
+          kind: 'invalid-request',
+          detail: "the body's modelId 'demo' and the query's ?modelId=pendulum-T name different models; name the model once, in the body",
+          instance: `${path}?modelId=pendulum-T`,
+        },
+        binaryWithoutModel: { summary: 'raw float64s without ?modelId=', kind: 'invalid-request', detail: `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}` },
+        emptyBody: { summary: 'an empty body', kind: 'malformed-request', detail: 'the body is empty; send a JSON object' },
+      },
+    },
+    404: {
+      description: 'No model has this modelId.',
+      examples: {
+        unknownModel: { summary: 'a modelId no model has (the id the server gave, not the name)', kind: 'model-not-found', detail: "no model with id 'pendulum-T'" },
+      },
+    },
+    406: {
+      description: 'Accept allows neither application/json nor application/octet-stream.',
+      examples: {
+        html: { summary: 'Accept: text/html', kind: 'not-acceptable', detail: `Accept 'text/html' allows neither application/json nor ${BINARY_MEDIA_TYPE}` },
+      },
+    },
+    408: {
+      description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
+      examples: {
+        stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' },
+      },
+    },
+    413: {
+      description: 'The body is over what the request can need (BODY_LIMIT at most), there are more points than MAX_POINTS, or the work is over MAX_REQUEST_FLOPS.',
+      examples: {
+        tooManyPoints: { summary: 'more points than MAX_POINTS', kind: 'content-too-large', detail: 'points has more than 1000000 points, the limit (MAX_POINTS)' },
+      },
+    },
+    415: {
+      description: 'The body is neither application/json nor application/octet-stream, or its Content-Encoding is neither gzip nor none.',
+      examples: {
+        text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `${path} takes application/json or ${BINARY_MEDIA_TYPE}, not text/plain` },
+      },
+    },
+    422: {
+      description: 'A point does not have inputDim coordinates, or the value or gradient at a point is not finite; the detail names the point.',
+      examples: {
+        wrongWidth: { summary: 'a point with 3 coordinates for a model of inputDim 2', kind: 'invalid-points', detail: "points[1] has 3 coordinates, expected 2 (the model's inputDim)" },
+      },
+    },
+    503: {
+      description: 'The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows; retry after Retry-After seconds.',
+      examples: {
+        busy: {
+          summary: 'too many large bodies at once',
+          kind: 'service-unavailable',
+          detail: 'the service is reading as many bytes of large bodies as it may (BODY_BYTES_IN_FLIGHT = 134217728); retry shortly',
+        },
+      },
+    },
+  });
+
+/** How to send raw float64s from Swagger UI, or from a shell. */
+const BINARY_HOW_TO =
+  'To send raw float64s from this page, choose application/octet-stream as the request body, pick a file of them, and give ?modelId=; from a shell, `curl --data-binary @points.f64 -H "content-type: application/octet-stream" "http://localhost:3000/gradient?modelId=demo"`.';
 
 /** The documented body: JSON, or raw float64s (the codecs read it; Fastify does not validate it). */
 const body = {
   required: true,
   content: {
-    'application/json': { schema: ComputeBody },
+    'application/json': { schema: documentedComputeBody },
     [BINARY_MEDIA_TYPE]: { schema: BinaryPoints },
   },
 };
@@ -52,15 +114,20 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'evaluate',
         tags: ['compute'],
         summary: 'Evaluate F at a batch of points',
-        description:
-          'F(y) = η(wᵀZ^K + μ) at every point, from one forward sweep per point. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s.',
+        description: `F(y) = η(wᵀZ^K + μ) at every point, from one forward sweep per point. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s. ${BINARY_HOW_TO}`,
         querystring: ComputeQuery,
         response: {
           200: {
             description: 'The values, one per point.',
-            content: { 'application/json': { schema: EvaluateResponse }, [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(false) } },
+            content: {
+              'application/json': {
+                schema: EvaluateResponse,
+                examples: { twoPoints: { summary: 'the values at two points on the demo model', value: { modelId: 'demo', values: computeExample.values } } },
+              },
+              [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(false) },
+            },
           },
-          ...errors,
+          ...errors('/evaluate'),
         },
       },
     },
@@ -75,15 +142,25 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'gradient',
         tags: ['compute'],
         summary: 'Evaluate F and ∇F at a batch of points',
-        description:
-          'F(y) and its gradient with respect to the point\'s coordinates, from one forward and one backward sweep per point; no Jacobian is formed. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s.',
+        description: `F(y) and its gradient with respect to the point's coordinates, from one forward and one backward sweep per point; no Jacobian is formed. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s. ${BINARY_HOW_TO}`,
         querystring: ComputeQuery,
         response: {
           200: {
             description: 'The values and gradients, one per point.',
-            content: { 'application/json': { schema: GradientResponse }, [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(true) } },
+            content: {
+              'application/json': {
+                schema: GradientResponse,
+                examples: {
+                  twoPoints: {
+                    summary: 'the values and gradients at two points on the demo model',
+                    value: { modelId: 'demo', values: computeExample.values, gradients: computeExample.gradients },
+                  },
+                },
+              },
+              [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(true) },
+            },
           },
-          ...errors,
+          ...errors('/gradient'),
         },
       },
     },

@@ -8,8 +8,8 @@ import { buildModel, modelShape, nestedParameters } from '../../registry/documen
 import type { ModelRecord } from '../../registry/registry.js';
 import { sendStream, sendText } from '../answers.js';
 import { modelBodyLimit } from '../limits.js';
-import { CreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
-import { problemResponses } from '../schemas/problem.js';
+import { CreateModelBody, documentedCreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
+import { badPath, problemResponses, unknownModel } from '../schemas/problem.js';
 
 const summary = ({ id, name, createdAt, model }: ModelRecord) => ({ id, name, ...modelShape(model), createdAt });
 
@@ -25,7 +25,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: {
         access: 'write',
         body: { types: ['application/json'], limit: modelBodyLimit(app) },
-        documentedBody: CreateModelBody,
+        documentedBody: documentedCreateModelBody,
       },
       schema: {
         operationId: 'createModel',
@@ -41,13 +41,52 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
               Location: Type.String({ description: 'The path of the new model.', examples: ['/models/3f2b6c1e-8d4a-4f7e-9a61-2c5d0e7b9f10'] }),
             },
           },
-          ...problemResponses({
-            400: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
-            409: 'The registry is full (MAX_MODELS, or MAX_REGISTRY_BYTES).',
-            413: 'The body is over BODY_LIMIT, or K·d² is over MAX_MODEL_WEIGHTS.',
-            415: 'The body is not application/json.',
-            422: 'The arrays do not fit together (W not K×d×d, b not K×d, inputDim > d); the detail names the field.',
-            507: 'The registry\'s storage (REGISTRY_DIR) is full; nothing was stored.',
+          ...problemResponses('/models', {
+            400: {
+              description: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
+              examples: {
+                missingFields: { summary: 'a model without h and mu', kind: 'invalid-request', detail: 'h and mu are required' },
+                notANumber: { summary: 'a weight that is not a number', kind: 'invalid-request', detail: 'W[0][1][0] must be a finite number' },
+              },
+            },
+            408: {
+              description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
+              examples: { stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' } },
+            },
+            409: {
+              description: 'The registry is full (MAX_MODELS, or MAX_REGISTRY_BYTES).',
+              examples: { full: { summary: 'a registry that holds MAX_MODELS models', kind: 'registry-full', detail: 'the registry holds its limit of 1000 models (MAX_MODELS); delete one first' } },
+            },
+            413: {
+              description: 'The body is over BODY_LIMIT, or K·d² is over MAX_MODEL_WEIGHTS.',
+              examples: {
+                tooLarge: {
+                  summary: 'a seeded model over MAX_MODEL_WEIGHTS',
+                  kind: 'content-too-large',
+                  detail: 'the model has K·d² = 1000·100² = 10000000 weights, more than the limit of 4194304 (MAX_MODEL_WEIGHTS)',
+                },
+              },
+            },
+            415: {
+              description: 'The body is not application/json.',
+              examples: { text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: '/models takes application/json, not text/plain' } },
+            },
+            422: {
+              description: 'The arrays do not fit together (W not K×d×d, b not K×d or K×d×1, inputDim > d); the detail names the field and the shape expected.',
+              examples: {
+                shortBias: { summary: 'a bias of the wrong length', kind: 'invalid-model', detail: 'b[0] has 3 entries; expected d = 2 entries, the length of w (b is K × d)' },
+              },
+            },
+            503: {
+              description: 'The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows; retry after Retry-After seconds.',
+              examples: {
+                closing: { summary: 'a body that would not arrive before the service stops', kind: 'service-unavailable', detail: 'the service is shutting down and this body would not arrive in time; send it again' },
+              },
+            },
+            507: {
+              description: 'The registry\'s storage (REGISTRY_DIR) is full; nothing was stored.',
+              examples: { diskFull: { summary: 'a full disk under REGISTRY_DIR', kind: 'insufficient-storage', detail: "the registry's storage is full (ENOSPC); nothing was stored" } },
+            },
           }),
         },
       },
@@ -90,7 +129,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: ModelIdParams,
         response: {
           200: { ...ModelDetail, description: 'The model with its parameters.' },
-          ...problemResponses({ 400: 'The path is not valid percent-encoding.', 404: 'No model has this id.' }),
+          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel }),
         },
       },
     },
@@ -116,7 +155,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: ModelIdParams,
         response: {
           204: { type: 'null', description: 'The model is deleted.' },
-          ...problemResponses({ 400: 'The path is not valid percent-encoding.', 404: 'No model has this id.' }),
+          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel }),
         },
       },
     },

@@ -40,7 +40,12 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsOptions> = as
         description: 'Answers 200 once the registry and the demo model are loaded, and 503 from the start of shutdown on.',
         response: {
           200: Status('ready', 'The service takes requests.'),
-          ...problemResponses({ 503: 'The service is shutting down; send new requests elsewhere.' }),
+          ...problemResponses('/health/ready', {
+            503: {
+              description: 'The service is shutting down; send new requests elsewhere.',
+              examples: { closing: { summary: 'after SIGTERM', kind: 'service-unavailable', detail: 'the service is shutting down' } },
+            },
+          }),
         },
       },
     },

@@ -32,7 +32,12 @@ export const problemRoutes: FastifyPluginAsyncTypebox = async (app) => {
             },
             { additionalProperties: false, description: 'A kind of problem.' },
           ),
-          ...problemResponses({ 400: 'There is no such kind of problem.' }),
+          ...problemResponses('/problems/no-such-kind', {
+            400: {
+              description: 'There is no such kind of problem.',
+              examples: { unknownKind: { summary: 'a kind that does not exist', kind: 'invalid-request', detail: `kind must be one of ${kinds.join(', ')}` } },
+            },
+          }),
         },
       },
     },

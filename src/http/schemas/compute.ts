@@ -18,10 +18,16 @@ const points = Type.Array(Type.Array(Type.Number(), { description: 'One point: i
   examples: [computeExample.request.points],
 });
 
-export const ComputeBody = Type.Object(
-  { modelId: ModelId, points },
-  { additionalProperties: false, examples: [computeExample.request] },
-);
+export const ComputeBody = Type.Object({ modelId: ModelId, points }, { additionalProperties: false });
+
+/** The body as the document shows it, with named examples. */
+export const documentedComputeBody = {
+  ...ComputeBody,
+  'x-examples': {
+    twoPoints: { summary: 'two points on the demo model', value: computeExample.request },
+    onePoint: { summary: 'one point, as an integrator asks at each step', value: { modelId: 'demo', points: [[0.5, -0.25]] } },
+  },
+};
 
 const values = Type.Array(Type.Number(), {
   description: 'F(y) at each point, in order.',
@@ -49,11 +55,11 @@ export const BINARY_LAYOUT =
   'Raw little-endian float64s, point-major: N·inputDim numbers, point p at [p·inputDim, (p + 1)·inputDim). ' +
   'The model is given as ?modelId=. The length must be a positive multiple of 8·inputDim bytes, every number finite.';
 
-/** The binary body: its layout in words, its schema only a marker (the body is bytes). */
+/** The binary body: bytes (Swagger UI offers a file to send), its layout in words. */
 export const BinaryPoints = Type.Unsafe<Uint8Array>({
-  description: BINARY_LAYOUT,
-  // 0.5, −0.25 as two little-endian float64s, base64-encoded.
-  examples: ['AAAAAAAA4D8AAAAAAADQvw=='],
+  type: 'string',
+  format: 'binary',
+  description: `${BINARY_LAYOUT} From a shell: python3 -c "import numpy as np; np.array([[0.5, -0.25], [1, 0]]).tofile('points.f64')", then curl --data-binary @points.f64 -H 'content-type: application/octet-stream' 'http://localhost:3000/gradient?modelId=demo'.`,
 });
 
 export const ComputeQuery = Type.Object(
@@ -62,8 +68,7 @@ export const ComputeQuery = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 100,
-        description: 'The model, when the body is application/octet-stream (a JSON body names it in modelId).',
-        examples: ['demo'],
+        description: 'The model, for a body of raw float64s (application/octet-stream) only: a JSON body names its model in modelId, and a ?modelId= that names another gets 400.',
       }),
     ),
   },
@@ -72,8 +77,9 @@ export const ComputeQuery = Type.Object(
 
 export const binaryAnswer = (withGradients: boolean) =>
   Type.Unsafe<Uint8Array>({
+    type: 'string',
+    format: 'binary',
     description: withGradients
       ? 'With Accept: application/octet-stream: raw little-endian float64s, the N values followed by the N·inputDim gradients, point-major. Headers X-Points and X-Input-Dim give N and inputDim.'
       : 'With Accept: application/octet-stream: raw little-endian float64s, the N values. The header X-Points gives N.',
-    examples: [withGradients ? 'base64 of N + N·inputDim float64s' : 'base64 of N float64s'],
   });

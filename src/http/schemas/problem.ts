@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { internalErrorDetail, problemDetails, problemKinds, type ProblemKind } from '../problems.js';
 
 /** RFC 9457 problem details: the body of every error response. */
 export const Problem = Type.Object(
@@ -29,12 +30,58 @@ export const Problem = Type.Object(
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
-/** Response entries for the given error statuses, each an RFC 9457 problem described for this route. */
-export function problemResponses<const S extends number>(responses: Record<S, string>) {
-  return Object.fromEntries(
-    Object.entries(responses).map(([status, description]) => [
-      status,
-      { description, content: { [PROBLEM_MEDIA_TYPE]: { schema: Problem } } },
-    ]),
-  ) as Record<S, { description: string; content: { [PROBLEM_MEDIA_TYPE]: { schema: typeof Problem } } }>;
+/** One error a route really answers, for the document: what provokes it, its kind, its detail. */
+export interface ProblemExample {
+  /** What the client did, in a few words: Swagger UI shows it in the list of examples. */
+  readonly summary: string;
+  readonly kind: ProblemKind;
+  readonly detail: string;
+  readonly extensions?: Readonly<Record<string, unknown>>;
+  /** The request's path, when it is not the route's example path. */
+  readonly instance?: string;
 }
+
+/** An error status of a route: what it means there, and its examples by name. */
+export interface ErrorResponse {
+  readonly description: string;
+  readonly examples: Readonly<Record<string, ProblemExample>>;
+}
+
+/**
+ * Response entries for the given error statuses of the route at `instance`, each an RFC 9457
+ * problem with its named examples, written as the route writes them. An example whose kind has
+ * another status than the one it is listed under is a mistake, refused here.
+ */
+export function problemResponses<const S extends number>(instance: string, responses: Record<S, ErrorResponse>) {
+  return Object.fromEntries(
+    Object.entries<ErrorResponse>(responses).map(([status, { description, examples }]) => {
+      const named = Object.entries(examples).map(([name, example]) => {
+        if (problemKinds[example.kind].status !== Number(status)) throw new Error(`the example ${name} of ${instance} is a ${example.kind}, not a ${status}`);
+        return [name, { summary: example.summary, value: problemDetails(example.kind, example.detail, example.instance ?? instance, example.extensions) }];
+      });
+      return [status, { description, content: { [PROBLEM_MEDIA_TYPE]: { schema: Problem, examples: Object.fromEntries(named) } } }];
+    }),
+  ) as Record<S, { description: string; content: { [PROBLEM_MEDIA_TYPE]: { schema: typeof Problem; examples: Record<string, { summary: string; value: unknown }> } } }>;
+}
+
+/** The path of a request to a route given by its pattern (`/models/:id`), its parameters filled in as the examples fill them. */
+export const examplePath = (pattern: string): string =>
+  pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' ? 'demo' : name === 'kind' ? 'invalid-points' : name));
+
+/** The 500 every route may answer. */
+export const internalError: ErrorResponse = {
+  description: 'The service failed; the error is logged with the request id given in the detail.',
+  examples: { fault: { summary: 'a fault in the service', kind: 'internal-error', detail: internalErrorDetail('cd74edc6-17') } },
+};
+
+/** The 400 of a route with a model id in its path, which the router answers for a path that is not valid percent-encoding. */
+export const badPath = (path: string): ErrorResponse => ({
+  description: 'The path is not valid percent-encoding.',
+  examples: { badEncoding: { summary: 'a path that is not valid percent-encoding', kind: 'malformed-request', detail: `the path ${path} is not valid percent-encoding`, instance: path } },
+});
+
+/** The 404 of a route with a model id in its path. */
+export const unknownModel: ErrorResponse = {
+  description: 'No model has this id.',
+  examples: { unknownModel: { summary: 'an id no model has (the id the server gave, not the name)', kind: 'model-not-found', detail: "no model with id 'pendulum-T'" } },
+};

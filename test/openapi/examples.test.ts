@@ -1,0 +1,205 @@
+/**
+ * The examples of the served OpenAPI document, as Swagger UI shows them: each has a name and a
+ * summary a person understands, validates against its schema, and no two error statuses of an
+ * operation share one. Every error example is the answer the route really gives: its request is
+ * replayed here and the answer compared, member for member; the few that cannot be replayed in a
+ * test (a fault, a full disk, minutes of waiting) are listed with the reason.
+ */
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { startApp, type TestApp } from '../helpers/app.js';
+
+type Media = { schema: object; example?: unknown; examples?: Record<string, { summary?: string; value: unknown }> };
+type Operation = { requestBody?: { content: Record<string, Media> }; responses: Record<string, { content?: Record<string, Media> }> };
+type Document = { paths: Record<string, Record<string, Operation>> };
+
+/** What the client sends to provoke an example's answer. */
+interface Replay {
+  readonly method: string;
+  readonly url: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string | Buffer;
+  /** The app's environment, when not the defaults (an app of its own per environment). */
+  readonly env?: Record<string, string>;
+  /** Whose example it is: the document served with API keys, or the one without. */
+  readonly keyed?: boolean;
+  /** Requests sent first, on the same app (filling the registry, using up a limit). */
+  readonly before?: (app: TestApp) => Promise<void>;
+}
+
+const json = { 'content-type': 'application/json' };
+const KEY = 's3cret';
+const keyed = { API_KEY: KEY, PROTECT_READS: 'true', RATE_LIMIT_MAX: '40', AUTH_FAILURE_LIMIT: '30' };
+const computeReplays = (path: string): Record<string, Replay> => ({
+  [`POST ${path} 400 missingPoints`]: { method: 'POST', url: path, headers: json, body: '{"modelId": "demo"}' },
+  [`POST ${path} 400 notANumber`]: { method: 'POST', url: path, headers: json, body: '{"modelId": "demo", "points": [[0.5, "x"]]}' },
+  [`POST ${path} 400 twoModels`]: { method: 'POST', url: `${path}?modelId=pendulum-T`, headers: json, body: '{"modelId": "demo", "points": [[0.5, -0.25]]}' },
+  [`POST ${path} 400 binaryWithoutModel`]: { method: 'POST', url: path, headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(16) },
+  [`POST ${path} 400 emptyBody`]: { method: 'POST', url: path, headers: json, body: '' },
+  [`POST ${path} 404 unknownModel`]: { method: 'POST', url: path, headers: json, body: '{"modelId": "pendulum-T", "points": [[0.5, -0.25]]}' },
+  [`POST ${path} 406 html`]: { method: 'POST', url: path, headers: { ...json, accept: 'text/html' }, body: '{"modelId": "demo", "points": [[0.5, -0.25]]}' },
+  [`POST ${path} 413 tooManyPoints`]: { method: 'POST', url: path, headers: json, body: `{"modelId": "demo", "points": [${'[0],'.repeat(1_000_000)}[0]]}` },
+  [`POST ${path} 415 text`]: { method: 'POST', url: path, headers: { 'content-type': 'text/plain' }, body: 'points' },
+  [`POST ${path} 422 wrongWidth`]: { method: 'POST', url: path, headers: json, body: '{"modelId": "demo", "points": [[0.5, -0.25], [1, 0, 3]]}' },
+  [`POST ${path} 401 missingKey`]: { method: 'POST', url: path, headers: json, body: '{}', env: keyed, keyed: true },
+  [`POST ${path} 401 wrongKey`]: { method: 'POST', url: path, headers: { ...json, authorization: 'Bearer wrong' }, body: '{}', env: keyed, keyed: true },
+});
+
+const replays: Record<string, Replay> = {
+  ...computeReplays('/evaluate'),
+  ...computeReplays('/gradient'),
+  'POST /models 400 missingFields': { method: 'POST', url: '/models', headers: json, body: '{"W": [[[1]]], "b": [[0]], "w": [1]}' },
+  'POST /models 400 notANumber': { method: 'POST', url: '/models', headers: json, body: '{"h": 0.1, "W": [[[1, 2], [null, 4]]], "b": [[0, 0]], "w": [1, 1], "mu": 0}' },
+  'POST /models 409 full': {
+    method: 'POST',
+    url: '/models',
+    headers: json,
+    body: '{"layers": 1, "dim": 1, "seed": 1}',
+    env: { MAX_MODELS: '1000' },
+    before: async ({ app }) => {
+      for (let i = (await app.registry.count()); i < 1000; i++) {
+        const answer = await app.inject({ method: 'POST', url: '/models', payload: { layers: 1, dim: 1, seed: i } });
+        expect(answer.statusCode).toBe(201);
+      }
+    },
+  },
+  'POST /models 413 tooLarge': { method: 'POST', url: '/models', headers: json, body: '{"layers": 1000, "dim": 100, "seed": 1}' },
+  'POST /models 415 text': { method: 'POST', url: '/models', headers: { 'content-type': 'text/plain' }, body: 'a model' },
+  'POST /models 422 shortBias': { method: 'POST', url: '/models', headers: json, body: '{"h": 0.1, "W": [[[1, 0], [0, 1]]], "b": [[0, 0, 0]], "w": [1, 1], "mu": 0}' },
+  'POST /models 401 missingKey': { method: 'POST', url: '/models', headers: json, body: '{}', env: keyed, keyed: true },
+  'POST /models 401 wrongKey': { method: 'POST', url: '/models', headers: { ...json, authorization: 'Bearer wrong' }, body: '{}', env: keyed, keyed: true },
+  'GET /models 401 missingKey': { method: 'GET', url: '/models', env: keyed, keyed: true },
+  'GET /models 401 wrongKey': { method: 'GET', url: '/models', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },
+  'GET /models/{id} 401 missingKey': { method: 'GET', url: '/models/demo', env: keyed, keyed: true },
+  'GET /models/{id} 401 wrongKey': { method: 'GET', url: '/models/demo', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },
+  'DELETE /models/{id} 401 missingKey': { method: 'DELETE', url: '/models/demo', env: keyed, keyed: true },
+  'DELETE /models/{id} 401 wrongKey': { method: 'DELETE', url: '/models/demo', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },
+  'GET /models/{id} 400 badEncoding': { method: 'GET', url: '/models/%E0%A4%A' },
+  'GET /models/{id} 404 unknownModel': { method: 'GET', url: '/models/pendulum-T' },
+  'DELETE /models/{id} 400 badEncoding': { method: 'DELETE', url: '/models/%E0%A4%A' },
+  'DELETE /models/{id} 404 unknownModel': { method: 'DELETE', url: '/models/pendulum-T' },
+  'GET /problems/{kind} 400 unknownKind': { method: 'GET', url: '/problems/no-such-kind' },
+};
+
+/** Examples no test can provoke cheaply, and why; the code that words them is tested elsewhere. */
+const notReplayed: Record<string, string> = {
+  fault: 'a 500 needs a fault in the service (test/http/service.test.ts injects one)',
+  stalled: 'the default BODY_STALL_TIMEOUT_MS is 30 s (test/http/hostile.test.ts stalls a body under a shorter one)',
+  busy: 'BODY_BYTES_IN_FLIGHT is 128 MiB by default (test/http/hostile.test.ts fills a smaller one)',
+  closing: 'only during shutdown (test/process/shutdown.test.ts)',
+  diskFull: 'a full disk (test/registry/registry-dir.test.ts fills a small tmpfs)',
+  rateLimited: 'replayed below, with its own app: the window’s wording is the rate limiter’s',
+  failedKeys: 'replayed below, with its own app',
+};
+
+const apps = new Map<string, Promise<TestApp>>();
+const appFor = (env: Record<string, string> = {}) => {
+  const key = JSON.stringify(env);
+  if (!apps.has(key)) apps.set(key, startApp(env));
+  return apps.get(key)!;
+};
+
+/** Sends a request over a real socket, as written (supertest would fix up a bad path or an empty body). */
+async function send({ app }: TestApp, replay: Replay): Promise<{ status: number; body: unknown }> {
+  if (!app.server.listening) await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  return new Promise((resolve, reject) => {
+    const body = replay.body === undefined ? undefined : Buffer.from(replay.body);
+    const headers = { ...replay.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+    const request = httpRequest({ host: '127.0.0.1', port, method: replay.method, path: replay.url, headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** Every media example of a document: where it is, its name, summary, value and schema. */
+function examplesOf(document: Document) {
+  const found: { key: string; operation: string; status: string; mediaType: string; name: string; summary?: string; value: unknown; schema: object }[] = [];
+  for (const [path, methods] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const name = `${method.toUpperCase()} ${path}`;
+      const media: [string, string, Media][] = [
+        ...Object.entries(operation.requestBody?.content ?? {}).map(([type, m]) => ['request', type, m] as [string, string, Media]),
+        ...Object.entries(operation.responses).flatMap(([status, r]) => Object.entries(r.content ?? {}).map(([type, m]) => [status, type, m] as [string, string, Media])),
+      ];
+      for (const [status, mediaType, m] of media) {
+        for (const [example, { summary, value }] of Object.entries(m.examples ?? {})) {
+          found.push({ key: `${name} ${status} ${example}`, operation: name, status, mediaType, name: example, summary, value, schema: m.schema });
+        }
+      }
+    }
+  }
+  return found;
+}
+
+const documents = await Promise.all(
+  [{}, keyed].map(async (env) => {
+    const app = await appFor(env);
+    return { env, document: (await app.http.get('/docs/json').set('authorization', `Bearer ${KEY}`).expect(200)).body as Document };
+  }),
+);
+
+describe.each(documents)('the examples of the document served with $env', ({ env, document }) => {
+  const examples = examplesOf(document);
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addFormat('binary', true).addFormat('date-time', true);
+
+  it('are there, named and summarized for people (not example1, example2)', () => {
+    expect(examples.length).toBeGreaterThan(20);
+    for (const example of examples) {
+      expect(example.name, example.key).not.toMatch(/^example\d+$/);
+      expect(example.summary?.length, example.key).toBeGreaterThan(5);
+    }
+  });
+
+  it('validate against their schemas', () => {
+    const invalid = examples.filter(({ schema, value }) => !ajv.validate(schema, value)).map(({ key }) => `${key}: ${ajv.errorsText()}`);
+    expect(invalid).toEqual([]);
+  });
+
+  it('differ from one error status of an operation to the next', () => {
+    const seen = new Map<string, string>();
+    for (const example of examples.filter((e) => Number(e.status) >= 400)) {
+      const key = `${example.operation} ${JSON.stringify(example.value)}`;
+      const other = seen.get(key);
+      expect(other === undefined || other === example.status, `${example.key} is also under ${other}`).toBe(true);
+      seen.set(key, example.status);
+    }
+  });
+
+  it('are the answers the routes give: every error example is replayed, or listed with the reason it is not', async () => {
+    const errors = examples.filter((e) => Number(e.status) >= 400);
+    const unexplained = errors.filter(({ key, name }) => !(key in replays) && !(name in notReplayed)).map(({ key }) => key);
+    expect(unexplained).toEqual([]);
+    for (const example of errors) {
+      const replay = replays[example.key];
+      if (replay === undefined || (replay.keyed ?? false) !== (env === keyed)) continue;
+      const app = await appFor(replay.env);
+      await replay.before?.(app);
+      const answer = await send(app, replay);
+      expect({ key: example.key, status: answer.status, body: answer.body }).toEqual({ key: example.key, status: Number(example.status), body: example.value });
+    }
+  }, 120_000);
+});
+
+describe('the 429 examples', () => {
+  it('are the answers to too many wrong keys from one address, and to too many requests from one client', async () => {
+    const { document } = documents[1];
+    const examples = Object.fromEntries(examplesOf(document).map((e) => [e.key, e.value]));
+    const failures = await startApp(keyed);
+    for (let i = 0; i < Number(keyed.AUTH_FAILURE_LIMIT); i++) await send(failures, { method: 'POST', url: '/models', headers: { ...json, authorization: 'Bearer wrong' }, body: '{}' });
+    const blocked = await send(failures, { method: 'POST', url: '/models', headers: json, body: '{}' });
+    expect(blocked.body).toEqual(examples['POST /models 429 failedKeys']);
+    const limited = await startApp(keyed);
+    const valid = { method: 'GET', url: '/models', headers: { authorization: `Bearer ${KEY}` } };
+    for (let i = 0; i < Number(keyed.RATE_LIMIT_MAX); i++) expect((await send(limited, valid)).status).toBe(200);
+    const over = await send(limited, valid);
+    expect(over.body).toEqual(examples['GET /models 429 rateLimited']);
+  });
+});
