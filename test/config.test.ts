@@ -39,6 +39,12 @@ describe('configuration', () => {
     }
   });
 
+  it('docker-compose.yml publishes the port on 127.0.0.1 unless BIND_ADDRESS says otherwise', () => {
+    const compose = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
+    const ports = [...compose.matchAll(/^ {6}- "([^"]*)"$/gm)].map((m) => m[1]).filter((entry) => entry.endsWith(':3000'));
+    expect(ports).toEqual(['${BIND_ADDRESS:-127.0.0.1}:3000:3000']);
+  });
+
   it('is documented in the README: every variable, with its default', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const rows = new Map([...readme.matchAll(/^\| `([A-Z_]+)` \| (`[^`]*`|unset) \|/gm)].map((m) => [m[1], m[2].replaceAll('`', '')]));
