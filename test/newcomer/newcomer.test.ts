@@ -63,7 +63,11 @@ function descendants(pid: number): number[] {
 
 /** Stops the service as an orchestrator does, SIGTERM to its process; npm then exits with its code. */
 async function stop(child: ChildProcess): Promise<number | null> {
-  const server = descendants(child.pid!).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/server.js'));
+  // The node process itself, not the shell npm may start it through.
+  const server = descendants(child.pid!).find((pid) => {
+    const [program, ...args] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return /(^|\/)node$/.test(program!) && args.includes('dist/server.js');
+  });
   expect(server).toBeDefined();
   process.kill(server!, 'SIGTERM');
   const [code] = await once(child, 'exit');
