@@ -9,7 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CancelledError, LimitExceededError, NonFiniteResultError, PointsShapeError } from '../errors.js';
 import type { ResNetModel } from '../kernels/index.js';
 import { RECYCLED_MIN_BYTES, type Lease } from './memory.js';
-import { outputSize, type Operation } from './operations.js';
+import { outputSize, runKernel, type Operation } from './operations.js';
 import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointSet, type PointsInput } from './points.js';
 import type { Pool } from './pool.js';
 import { nonFinitePoints, type SliceFollowUp, type SliceOutcome } from './slices.js';
@@ -198,7 +198,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
       const bad = input.finite ? -1 : firstNonFinite(input.data);
       if (bad >= 0) return { nonFiniteInput: { input: i, element: bad }, nonFinitePoints: [], inputData: data };
     }
-    operation.kernel(model, data, outputs);
+    runKernel(operation, model, data, outputs);
     return { nonFiniteInput: null, nonFinitePoints: nonFinitePoints(outputs, n, REPORTED_NON_FINITE), inputData: data };
   }
 
@@ -227,7 +227,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     }
     const perSlice = Math.max(1, Math.floor(SLICE_FLOPS / operation.flops(model)));
     if (n <= perSlice) {
-      operation.kernel(model, data, outputs);
+      runKernel(operation, model, data, outputs);
       return { nonFiniteInput: null, nonFinitePoints: nonFinitePoints(outputs, n, REPORTED_NON_FINITE), inputData: data };
     }
     const bad: number[] = [];
@@ -236,7 +236,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
       if (context.signal?.aborted) throw cancelled(context.signal);
       const to = Math.min(n, from + perSlice);
       const sliceOutputs = outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to));
-      operation.kernel(model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs);
+      runKernel(operation, model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs);
       if (bad.length < REPORTED_NON_FINITE) bad.push(...nonFinitePoints(sliceOutputs, to - from, REPORTED_NON_FINITE - bad.length).map((p) => from + p));
     }
     return { nonFiniteInput: null, nonFinitePoints: bad, inputData: data };

@@ -8,7 +8,7 @@
  * batch's outputs are one block, each output after the one before (the raw-float64 answer as it
  * is).
  */
-import { evaluateInto, valueAndGradientInto, type ResNetModel } from '../kernels/index.js';
+import { evaluateInto, scaleGradients, scaleInputs, scaleValues, valueAndGradientInto, type Affine, type ResNetModel } from '../kernels/index.js';
 
 /** One per-point result of an operation. */
 export interface Output {
@@ -18,6 +18,11 @@ export interface Output {
   shape(model: ResNetModel): readonly number[];
   /** The numbers in one point's result: the product of the shape. */
   size(model: ResNetModel): number;
+  /**
+   * Turns the network's results at the scaled points into the scaled model's (the chain rule of
+   * ./../kernels/scaling.ts), in place: a value is s·F̃ + t, a gradient s · a ⊙ ∇F̃.
+   */
+  rescale(affine: Affine, results: Float64Array): void;
 }
 
 export interface Operation {
@@ -30,7 +35,10 @@ export interface Operation {
    * pool threshold (WORKER_MIN_FLOPS) count them.
    */
   flops(model: ResNetModel): number;
-  /** Computes n points: `inputs` and `outputs` are in the order above, each n·size long. */
+  /**
+   * Computes n points of the network F̃ alone: `inputs` and `outputs` are in the order above, each
+   * n·size long. Called through runKernel, which applies the model's scaling.
+   */
   kernel(model: ResNetModel, inputs: readonly Float64Array[], outputs: readonly Float64Array[]): void;
 }
 
@@ -41,8 +49,8 @@ export const outputSize = (output: Output, model: ResNetModel): number => output
 const sweepFlops = (model: ResNetModel): number => 4 * model.layers * model.dim * model.dim;
 
 const NUMBER: readonly number[] = [];
-const value: Output = { name: 'values', shape: () => NUMBER, size: () => 1 };
-const gradient: Output = { name: 'gradients', shape: (model) => [model.inputDim], size: (model) => model.inputDim };
+const value: Output = { name: 'values', shape: () => NUMBER, size: () => 1, rescale: scaleValues };
+const gradient: Output = { name: 'gradients', shape: (model) => [model.inputDim], size: (model) => model.inputDim, rescale: scaleGradients };
 
 export const evaluate: Operation = {
   name: 'evaluate',
@@ -68,3 +76,17 @@ export const operations: Readonly<Record<string, Operation>> = {
   evaluate,
   gradient: gradientOperation,
 };
+
+/**
+ * Runs an operation's kernel on n points of a model, its scaling included: the one place where
+ * the transformations apply, so that every operation gets them. The points are mapped into a
+ * scratch array (the caller's inputs are never written), the kernel runs on them, and each output
+ * is rescaled in place.
+ */
+export function runKernel(operation: Operation, model: ResNetModel, inputs: readonly Float64Array[], outputs: readonly Float64Array[]): void {
+  const { affine } = model;
+  if (affine === null) return operation.kernel(model, inputs, outputs);
+  const [points, ...rest] = inputs;
+  operation.kernel(model, [scaleInputs(affine, points, new Float64Array(points.length)), ...rest], outputs);
+  for (let i = 0; i < outputs.length; i++) operation.outputs[i].rescale(affine, outputs[i]);
+}

@@ -4,7 +4,7 @@
  * this thread, for batches too small for the pool.
  */
 import type { ResNetModel } from '../kernels/index.js';
-import { operations } from './operations.js';
+import { operations, runKernel } from './operations.js';
 
 /**
  * Work on a slice's outputs right after its kernel, on the same thread: the function `name` of
@@ -81,7 +81,7 @@ export function runSlice(task: SliceTask, model: ResNetModel = task.model): Slic
       }
     }
   }
-  operations[task.operation].kernel(model, task.inputs, task.outputs);
+  runKernel(operations[task.operation], model, task.inputs, task.outputs);
   const n = task.inputs[0].length / model.inputDim;
   return { cancelled: false, nonFiniteInput: null, nonFinitePoints: nonFinitePoints(task.outputs, n, task.report) };
 }

@@ -14,6 +14,7 @@ import { simdAvailable, simdSweep } from './simd/index.js';
 
 export * from './activations.js';
 export * from './model.js';
+export * from './scaling.js';
 export * from './random.js';
 export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
 export { simdAvailable } from './simd/index.js';

@@ -6,6 +6,10 @@ import {
   type HiddenActivationName,
   type OutputActivationName,
 } from './activations.js';
+import { ModelDataError } from './model-error.js';
+import { resolveScaling, type Affine, type InputScaling, type OutputScaling } from './scaling.js';
+
+export { ModelDataError } from './model-error.js';
 
 /**
  * The parameters of F(y) = η(wᵀZ^K + μ), Z^{k+1} = Z^k + h·σ(W_k Z^k + b_k), Z⁰ = (y, 0).
@@ -28,6 +32,10 @@ export interface ModelParameters {
   readonly activation?: string;
   /** η; defaults to identity. */
   readonly output?: string;
+  /** y ↦ a ⊙ y + c before the network (./scaling.ts); none by default. */
+  readonly inputScaling?: InputScaling;
+  /** F̃ ↦ s·F̃ + t after it; none by default. */
+  readonly outputScaling?: OutputScaling;
 }
 
 /** A validated model. Its arrays are private copies that nothing writes to after creation. */
@@ -42,17 +50,11 @@ export interface ResNetModel {
   readonly w: Float64Array;
   readonly activation: HiddenActivationName;
   readonly output: OutputActivationName;
-}
-
-/** Model data that does not describe a network; the message names the offending field. */
-export class ModelDataError extends Error {
-  override readonly name = 'ModelDataError';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
+  /** The transformations as they were given (absent when none). */
+  readonly inputScaling?: InputScaling;
+  readonly outputScaling?: OutputScaling;
+  /** Both resolved to one affine map; null when the model has none, and F = F̃. */
+  readonly affine: Affine | null;
 }
 
 /** Returns `value` when it is an integer ≥ 1; throws a ModelDataError naming `field` otherwise. */
@@ -129,7 +131,17 @@ export function createModel(parameters: ModelParameters, { adopt = false }: Mode
     w: finiteCopy('w', parameters.w, dim, 'dim', adopt),
     activation,
     output,
+    ...(parameters.inputScaling === undefined ? {} : { inputScaling: frozenCopy(parameters.inputScaling) }),
+    ...(parameters.outputScaling === undefined ? {} : { outputScaling: frozenCopy(parameters.outputScaling) }),
+    affine: resolveScaling(inputDim, parameters.inputScaling, parameters.outputScaling),
   });
+}
+
+/** A deep, frozen copy of a small plain object of numbers and arrays of numbers. */
+function frozenCopy<T>(value: T): T {
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  if (value !== null && typeof value === 'object') return Object.freeze(Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v)]))) as T;
+  return value;
 }
 
 /** The number of learned scalars: K·d² weights, K·d biases, d in w, and μ (h is a fixed step). */

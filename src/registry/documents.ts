@@ -7,14 +7,31 @@
  */
 import type { NumericArray } from '../codecs/json/numbers.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createModel, drawRandomParameters, ModelDataError, parameterCount, randomParameters, type ResNetModel } from '../kernels/index.js';
+import { createModel, drawRandomParameters, ModelDataError, parameterCount, randomParameters, type ModelParameters, type ResNetModel } from '../kernels/index.js';
 import { LimitExceededError } from '../errors.js';
+
+/** A transformation's arrays: plain when the body was parsed whole, NumericArray when read as it arrived. */
+type ScalingDocument = Readonly<Record<string, number | readonly number[] | NumericArray>>;
 
 interface ModelOptions {
   readonly name?: string;
   readonly activation?: string;
   readonly output?: string;
   readonly inputDim?: number;
+  readonly inputScaling?: ScalingDocument;
+  readonly outputScaling?: ScalingDocument;
+}
+
+const plain = (value: number | readonly number[] | NumericArray) =>
+  typeof value === 'number' || Array.isArray(value) ? value : Array.from((value as NumericArray).numbers);
+
+/** The document's transformations with plain arrays of numbers, as the kernels take them. */
+function scalingOf({ inputScaling, outputScaling }: ModelOptions): Pick<ModelParameters, 'inputScaling' | 'outputScaling'> {
+  const convert = (scaling: ScalingDocument) => Object.fromEntries(Object.entries(scaling).map(([key, value]) => [key, plain(value)]));
+  return {
+    ...(inputScaling === undefined ? {} : { inputScaling: convert(inputScaling) as unknown as ModelParameters['inputScaling'] }),
+    ...(outputScaling === undefined ? {} : { outputScaling: convert(outputScaling) as unknown as ModelParameters['outputScaling'] }),
+  };
 }
 
 /** A model given by its parameters. */
@@ -128,14 +145,14 @@ function fromParameters(document: ExplicitModelDocument, limits: ModelLimits): R
   const { layers, dim } = { layers: document.W.depths[0].first, dim: document.w.depths[0].first };
   checkWeights(layers, dim, limits);
   checkShapes(document);
-  return createModel({ ...document, layers, dim, W: document.W.numbers, b: document.b.numbers, w: document.w.numbers });
+  return createModel({ ...document, inputScaling: undefined, outputScaling: undefined, ...scalingOf(document), layers, dim, W: document.W.numbers, b: document.b.numbers, w: document.w.numbers });
 }
 
 /** Builds the model a document describes; throws ModelDataError or LimitExceededError naming the field. */
 export function modelFromDocument(document: ModelDocument, limits: ModelLimits): ResNetModel {
   if (!isRandomModelDocument(document)) return fromParameters(document, limits);
   checkWeights(document.layers, document.dim, limits);
-  return createModel(randomParameters(document));
+  return createModel({ ...randomParameters(document), ...scalingOf(document) });
 }
 
 /** Draws between turns of the event loop: a seeded model of millions of weights takes a while. */
@@ -157,7 +174,7 @@ export async function buildModel(document: ModelDocument, limits: ModelLimits, r
   const steps = drawRandomParameters(document, DRAWN_PER_TURN);
   for (;;) {
     const step = steps.next();
-    if (step.done) return createModel(step.value, { adopt: true });
+    if (step.done) return createModel({ ...step.value, ...scalingOf(document) }, { adopt: true });
     await nextTurn();
   }
 }
@@ -186,5 +203,7 @@ export const modelShape = (model: ResNetModel) => ({
   activation: model.activation,
   output: model.output,
   h: model.h,
+  ...(model.inputScaling === undefined ? {} : { inputScaling: model.inputScaling }),
+  ...(model.outputScaling === undefined ? {} : { outputScaling: model.outputScaling }),
   parameterCount: parameterCount(model),
 });

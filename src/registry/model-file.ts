@@ -8,11 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createModel } from '../kernels/index.js';
+import { exactJson } from '../codecs/json/exact.js';
+import { createModel, type InputScaling, type OutputScaling } from '../kernels/index.js';
 import type { ModelRecord } from './registry.js';
 
 const MAGIC = 'RNGM';
-/** Bytes a model file holds besides its parameters, at most: the frame, the header (its name is at most 200 characters), the digest. */
+/** Bytes a model file holds besides its parameters, at most: the frame, the header (its name is at most 200 characters; its scaling, at most 4·d₀ + 6 numbers, fits in the room that counting 2·K·d² parameters leaves), the digest. */
 export const MODEL_FILE_OVERHEAD = 4096;
 const VERSION = 1;
 const DIGEST_BYTES = 32;
@@ -26,6 +27,8 @@ interface Header {
   readonly inputDim: number;
   readonly activation: string;
   readonly output: string;
+  readonly inputScaling?: InputScaling;
+  readonly outputScaling?: OutputScaling;
 }
 
 /** Bytes hashed between turns of the event loop: a large model's file is hashed a piece at a time. */
@@ -42,8 +45,11 @@ export async function encodeModelFile({ id, name, createdAt, model }: ModelRecor
     inputDim: model.inputDim,
     activation: model.activation,
     output: model.output,
+    inputScaling: model.inputScaling,
+    outputScaling: model.outputScaling,
   };
-  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  // exactJson keeps −0 (JSON.stringify writes 0); JSON.parse reads it back as −0.
+  const headerBytes = Buffer.from(exactJson(header), 'utf8');
   const numbersAt = Math.ceil((12 + headerBytes.length) / 8) * 8;
   const count = 2 + model.W.length + model.b.length + model.w.length;
   // Buffer.alloc is never a slice of the shared pool: its float64s are aligned.
@@ -90,6 +96,8 @@ export function decodeModelFile(file: Buffer): ModelRecord {
     inputDim: header.inputDim,
     activation: header.activation,
     output: header.output,
+    inputScaling: header.inputScaling,
+    outputScaling: header.outputScaling,
     h: numbers[0],
     mu: numbers[1],
     W: numbers.subarray(2, 2 + weights),

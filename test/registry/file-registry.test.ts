@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createFileRegistry } from '../../src/registry/file-registry.js';
 import { createModel, randomParameters, type ResNetModel } from '../../src/kernels/index.js';
 import { sameBits } from '../helpers/bits.js';
+import { exactJson } from '../../src/codecs/json/exact.js';
 
 const folders: string[] = [];
 afterEach(() => {
@@ -36,6 +37,8 @@ const awkwardModel = (): ResNetModel =>
     W: [-0, 1.7976931348623157e308, 0.1 + 0.2, -2.2250738585072014e-308, 1 / 3, 2 / 3, -1e-300, 42],
     b: [0, -0, 1e-310, 7],
     w: [Math.PI, -Math.E],
+    inputScaling: { min: [-0], max: [1e-300], range: [-1, 5e-324] },
+    outputScaling: { scale: -0.1, offset: -0 },
   });
 
 const sameModel = (a: ResNetModel, b: ResNetModel): boolean =>
@@ -48,7 +51,9 @@ const sameModel = (a: ResNetModel, b: ResNetModel): boolean =>
   a.dim === b.dim &&
   a.inputDim === b.inputDim &&
   a.activation === b.activation &&
-  a.output === b.output;
+  a.output === b.output &&
+  exactJson([a.inputScaling, a.outputScaling]) === exactJson([b.inputScaling, b.outputScaling]) &&
+  (a.affine === null ? b.affine === null : b.affine !== null && sameBits(a.affine.a, b.affine.a) && sameBits(a.affine.c, b.affine.c) && Object.is(a.affine.s, b.affine.s) && Object.is(a.affine.t, b.affine.t));
 
 describe('the file registry', () => {
   it('reloads every model with the same id, name, time and bit-identical parameters', async () => {

@@ -37,6 +37,57 @@ const inputDim = Type.Integer({
 });
 const h = Type.Number({ description: 'The step h of every residual layer.', examples: [0.1] });
 
+const range = Type.Array(Type.Number(), {
+  minItems: 2,
+  maxItems: 2,
+  description: 'The interval [lo, hi] the network sees (input) or gives (output); [0, 1] by default. Under a logistic η, for example [0.2, 0.8].',
+  examples: [[0, 1]],
+});
+const inputScaling = Type.Union(
+  [
+    Type.Object(
+      {
+        scale: Type.Array(Type.Number(), { minItems: 1, description: 'a: d₀ numbers, none of them 0.', examples: [[0.5, 2]] }),
+        offset: Type.Array(Type.Number(), { minItems: 1, description: 'c: d₀ numbers.', examples: [[0, -1]] }),
+      },
+      { additionalProperties: false, title: 'affine', description: 'x = a ⊙ y + c.' },
+    ),
+    Type.Object(
+      {
+        min: Type.Array(Type.Number(), { minItems: 1, description: "Each coordinate's minimum over the training data (d₀ numbers).", examples: [[-3.14, -2]] }),
+        max: Type.Array(Type.Number(), { minItems: 1, description: "Each coordinate's maximum (d₀ numbers, each other than its min).", examples: [[3.14, 2]] }),
+        range: Type.Optional(range),
+      },
+      { additionalProperties: false, title: 'min–max', description: "Each coordinate's [min, max] is mapped onto range = [lo, hi]: x = lo + (y − min)·(hi − lo)/(max − min)." },
+    ),
+  ],
+  {
+    description:
+      'How a point y is transformed before the network: F(y) = s·F̃(a ⊙ y + c) + t and ∇F(y) = s · a ⊙ ∇F̃(a ⊙ y + c). Kept and returned as sent. None by default.',
+    examples: [{ min: [-3.14, -2], max: [3.14, 2] }],
+  },
+);
+const outputScaling = Type.Union(
+  [
+    Type.Object(
+      {
+        scale: Type.Number({ description: 's, other than 0.', examples: [2] }),
+        offset: Type.Number({ description: 't.', examples: [-1] }),
+      },
+      { additionalProperties: false, title: 'affine', description: 'F = s·F̃ + t.' },
+    ),
+    Type.Object(
+      {
+        min: Type.Number({ description: 'The minimum of the training targets.', examples: [-0.5] }),
+        max: Type.Number({ description: 'Their maximum, other than min.', examples: [2.5] }),
+        range: Type.Optional(range),
+      },
+      { additionalProperties: false, title: 'min–max', description: "The network's range = [lo, hi] is mapped back onto [min, max]: F = min + (F̃ − lo)·(max − min)/(hi − lo)." },
+    ),
+  ],
+  { description: "How the network's value is transformed: F = s·F̃ + t. Kept and returned as sent. None by default.", examples: [{ min: -0.5, max: 2.5, range: [0.2, 0.8] }] },
+);
+
 const maxWeights = `K·d² may be at most MAX_MODEL_WEIGHTS (default ${defaultConfig.MAX_MODEL_WEIGHTS}).`;
 
 const explicitExample = {
@@ -63,6 +114,8 @@ export const ExplicitModelBody = Type.Object(
     activation: Type.Optional(activation),
     output: Type.Optional(output),
     inputDim: Type.Optional(inputDim),
+    inputScaling: Type.Optional(inputScaling),
+    outputScaling: Type.Optional(outputScaling),
     h,
     W: Type.Array(Type.Array(Type.Array(Type.Number(), { minItems: 1 }), { minItems: 1 }), {
       minItems: 1,
@@ -105,6 +158,8 @@ export const RandomModelBody = Type.Object(
     activation: Type.Optional(activation),
     output: Type.Optional(output),
     inputDim: Type.Optional(inputDim),
+    inputScaling: Type.Optional(inputScaling),
+    outputScaling: Type.Optional(outputScaling),
     h: Type.Optional(Type.Number({ default: DEFAULT_RANDOM_STEP, description: 'The step h of every residual layer.', examples: [0.1] })),
     layers: Type.Integer({ minimum: 1, description: `K, the number of residual layers. ${maxWeights}`, examples: [20] }),
     dim: Type.Integer({ minimum: 1, description: 'd, the width of every layer.', examples: [4] }),
@@ -138,6 +193,10 @@ export const documentedCreateModelBody = {
       value: { ...explicitExample, b: explicitExample.b.map((bias) => bias.map((x) => [x])), w: explicitExample.w.map((x) => [x]) },
     },
     seeded: { summary: 'a model drawn from a seed', value: randomExample },
+    minMaxScaled: {
+      summary: 'a model trained on min–max-scaled data (q in [−π, π], p in [−2, 2], targets in [−0.5, 2.5] seen as [0.2, 0.8])',
+      value: { ...randomExample, name: 'scaled-V', output: 'logistic', inputScaling: { min: [-3.14, -2], max: [3.14, 2] }, outputScaling: { min: -0.5, max: 2.5, range: [0.2, 0.8] } },
+    },
   },
 };
 
@@ -151,6 +210,8 @@ export const ModelSummary = Type.Object(
     activation: Type.Enum(hiddenActivationNames, { description: 'σ.', examples: ['tanh'] }),
     output: Type.Enum(outputActivationNames, { description: 'η.', examples: ['identity'] }),
     h: Type.Number({ description: 'The step h.', examples: [0.1] }),
+    inputScaling: Type.Optional(inputScaling),
+    outputScaling: Type.Optional(outputScaling),
     parameterCount: Type.Integer({
       description: 'The number of learned scalars: K·d² + K·d + d + 1.',
       examples: [165],
