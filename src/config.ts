@@ -77,12 +77,17 @@ export const configSchema = Type.Object({
   MAX_MODELS: Type.Integer({
     minimum: 1,
     default: 1000,
-    description: 'Most models the registry holds; a create beyond it gets 409.',
+    description: 'Most models the registry holds (each with its versions); a create beyond it gets 409.',
+  }),
+  MAX_MODEL_VERSIONS: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description: 'Most versions one model holds; a PUT beyond it gets 409 until a version is deleted.',
   }),
   MAX_REGISTRY_BYTES: Type.Integer({
     minimum: 1024,
     default: 512 * MiB,
-    description: 'Most bytes of model parameters the registry holds in all (8 a number); a create beyond it gets 409.',
+    description: 'Most bytes of model parameters the registry holds in all, every version counted (8 a number); a create beyond it gets 409.',
   }),
   REGISTRY_DIR: Type.Optional(
     Type.String({
@@ -90,7 +95,7 @@ export const configSchema = Type.Object({
       description: 'When set, the registry keeps one file per model in this folder and loads them at start-up; otherwise it is in memory.',
     }),
   ),
-  API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'When set, POST /models and DELETE /models/{id} need Authorization: Bearer <key>.' })),
+  API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'When set, POST /models, PUT /models/{id} and the DELETEs of /models need Authorization: Bearer <key>.' })),
   API_KEYS: Type.Optional(
     Type.String({ minLength: 1, description: 'Several keys, comma-separated, any of which is accepted (for rotation); combines with API_KEY.' }),
   ),

@@ -46,9 +46,17 @@ export class NonFiniteResultError extends Error {
 
 export class ModelNotFoundError extends Error {
   override readonly name = 'ModelNotFoundError';
-  constructor(readonly id: string) {
-    super(`no model with id '${id}'`);
+  constructor(
+    readonly id: string,
+    readonly version?: number,
+  ) {
+    super(version === undefined ? `no model with id '${id}'` : `the model '${id}' has no version ${version}`);
   }
+}
+
+/** A conditional write (If-Match, If-None-Match) whose condition does not hold; nothing was changed. */
+export class PreconditionFailedError extends Error {
+  override readonly name = 'PreconditionFailedError';
 }
 
 /** The registry already holds as many models, or as many bytes of weights, as it may. */
@@ -60,6 +68,10 @@ export class RegistryFullError extends Error {
 
   static models(capacity: number): RegistryFullError {
     return new RegistryFullError(`the registry holds its limit of ${capacity} models (MAX_MODELS); delete one first`);
+  }
+
+  static versions(id: string, capacity: number): RegistryFullError {
+    return new RegistryFullError(`the model '${id}' has its limit of ${capacity} versions (MAX_MODEL_VERSIONS); delete one first`);
   }
 
   static bytes(held: number, wanted: number, capacity: number): RegistryFullError {

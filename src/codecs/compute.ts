@@ -54,7 +54,7 @@ export function readJsonCompute(
   allocate: (length: number) => Float64Array,
 ): ComputeRequest | Promise<ComputeRequest> {
   const { maxPoints } = limits;
-  const document = readDocument<{ modelId: string } & Record<string, NumericArray>>(source, schema, {
+  const document = readDocument<{ modelId: string; modelVersion?: number } & Record<string, NumericArray>>(source, schema, {
     allocate,
     limits: (field) => {
       const widest = limits.widestInput();
@@ -70,7 +70,7 @@ export function readJsonCompute(
   return andThen(document, (read) => {
     const inputs: Record<string, PointsInput> = {};
     for (const name of operation.inputs) inputs[name] = pointSetOf(name, read[name]);
-    return { model: { id: read.modelId }, inputs };
+    return { model: read.modelVersion === undefined ? { id: read.modelId } : { id: read.modelId, version: read.modelVersion }, inputs };
   });
 }
 

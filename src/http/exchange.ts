@@ -49,21 +49,27 @@ export function readCompute(
   schema: object,
 ): ComputeRequest | Promise<ComputeRequest> {
   const body = app.bodyOf(request, reply);
+  const query = request.query as { modelId?: string; modelVersion?: string };
+  const version = query.modelVersion === undefined ? undefined : Number(query.modelVersion);
   if ((request.headers['content-type'] ?? '').toLowerCase().startsWith(BINARY_MEDIA_TYPE)) {
-    const { modelId } = request.query as { modelId?: string };
-    if (modelId === undefined) throw new HttpProblem('invalid-request', `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}`);
-    return readBinaryCompute(body, { id: modelId }, (length) => {
+    if (query.modelId === undefined) throw new HttpProblem('invalid-request', `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}`);
+    return readBinaryCompute(body, version === undefined ? { id: query.modelId } : { id: query.modelId, version }, (length) => {
       const room = app.work(request, reply).float64(Math.ceil(length / 8));
       return new Uint8Array(room.buffer, room.byteOffset, length);
     });
   }
   const decoded = readJsonCompute(body, schema, operation, limitsOf(app), float64For(app, request, reply));
-  // A JSON body names its model; a ?modelId= beside it must name the same one.
-  const { modelId } = request.query as { modelId?: string };
-  if (modelId === undefined) return decoded;
+  // A JSON body names its model (and version); a ?modelId= or ?modelVersion= beside it must name the same.
+  if (query.modelId === undefined && version === undefined) return decoded;
   return andThen(decoded, (read) => {
-    if (read.model.id !== modelId) {
-      throw new HttpProblem('invalid-request', `the body's modelId '${read.model.id}' and the query's ?modelId=${modelId} name different models; name the model once, in the body`);
+    if (query.modelId !== undefined && read.model.id !== query.modelId) {
+      throw new HttpProblem('invalid-request', `the body's modelId '${read.model.id}' and the query's ?modelId=${query.modelId} name different models; name the model once, in the body`);
+    }
+    if (version !== undefined && read.model.version !== version) {
+      throw new HttpProblem(
+        'invalid-request',
+        `the body's modelVersion ${read.model.version ?? '(none: the latest)'} and the query's ?modelVersion=${version} name different versions; name the version once, in the body`,
+      );
     }
     return read;
   });

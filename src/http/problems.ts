@@ -12,6 +12,7 @@ import {
   ModelNotFoundError,
   NonFiniteResultError,
   PointsShapeError,
+  PreconditionFailedError,
   RegistryFullError,
 } from '../errors.js';
 import { ModelDataError } from '../kernels/index.js';
@@ -48,7 +49,12 @@ export const problemKinds = {
   'registry-full': {
     status: 409,
     title: 'Registry full',
-    description: 'The registry holds as many models as MAX_MODELS allows, or as many bytes of parameters as MAX_REGISTRY_BYTES allows; delete one first.',
+    description: 'The registry holds as many models as MAX_MODELS allows, the model as many versions as MAX_MODEL_VERSIONS allows, or the registry as many bytes of parameters as MAX_REGISTRY_BYTES allows; delete one first.',
+  },
+  'precondition-failed': {
+    status: 412,
+    title: 'Precondition failed',
+    description: 'If-Match or If-None-Match does not hold for the model as it is now (another write came first); read it again, and retry with its ETag. Nothing was changed.',
   },
   'content-too-large': {
     status: 413,
@@ -142,6 +148,7 @@ export function domainProblem(error: unknown): { kind: ProblemKind; extensions?:
   if (error instanceof ModelNotFoundError) return { kind: 'model-not-found' };
   if (error instanceof LimitExceededError) return { kind: 'content-too-large' };
   if (error instanceof RegistryFullError) return { kind: 'registry-full' };
+  if (error instanceof PreconditionFailedError) return { kind: 'precondition-failed' };
   if (error instanceof InsufficientStorageError) return { kind: 'insufficient-storage' };
   // Work given up because the client went away (nobody reads the answer) or the service is closing.
   if (error instanceof CancelledError) return { kind: 'service-unavailable' };

@@ -15,9 +15,8 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:
 import { join } from 'node:path';
 import { ConfigError } from '../config.js';
 import { InsufficientStorageError } from '../errors.js';
-import { modelBytes } from './documents.js';
 import { decodeModelFile, encodeModelFile, MODEL_FILE_OVERHEAD } from './model-file.js';
-import { mapReads, newRecord, RegistryRoom, type ModelRecord, type ModelRegistry, type RegistryOptions } from './registry.js';
+import { createRegistry, type ModelRecord, type ModelRegistry, type Persistence, type RegistryOptions } from './registry.js';
 
 const SUFFIX = '.model';
 const TEMPORARY = '.tmp-';
@@ -63,8 +62,15 @@ async function writeDurably(dir: string, name: string, contents: Buffer): Promis
   await syncFolder(dir);
 }
 
-/** Server-made ids are UUIDs and the demo's is a word; nothing else becomes a file name. */
-const SAFE_ID = /^[A-Za-z0-9-]{1,100}$/;
+/** Ids are UUIDs, the demo's word, or names of letters, digits, '.', '_' and '-'; nothing else becomes a file name. */
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A version's file: `<id>@<version>.model`; `<id>.model` is version 1 of a model stored before versions. */
+const FILE_NAME = /^([A-Za-z0-9][A-Za-z0-9._-]{0,99}?)(?:@([1-9][0-9]{0,8}))?\.model$/;
+/** Left where a model's newest version was deleted, so that its number is not given again. */
+const GONE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,99})@([1-9][0-9]{0,8})\.gone$/;
+
+const fileName = (id: string, version: number) => `${id}@${version}${SUFFIX}`;
 
 /** Makes sure the folder exists and can be written, or throws a ConfigError naming REGISTRY_DIR. */
 async function checkWritable(dir: string): Promise<void> {
@@ -79,11 +85,14 @@ async function checkWritable(dir: string): Promise<void> {
   }
 }
 
-export async function createFileRegistry({ dir, capacity, capacityBytes = Number.POSITIVE_INFINITY, maxModelWeights, warn }: FileRegistryOptions): Promise<ModelRegistry> {
+export async function createFileRegistry({ dir, capacity, capacityBytes, maxVersions, maxModelWeights, warn }: FileRegistryOptions): Promise<ModelRegistry> {
   await checkWritable(dir);
   // A file holds a model's header and parameters: K·d² weights, and at most as many biases and output weights again.
   const largestFile = MODEL_FILE_OVERHEAD + 8 * (2 * maxModelWeights + 2);
-  const records = new Map<string, ModelRecord>();
+  const records: ModelRecord[] = [];
+  /** Where each version lives, and each model's markers of deleted newest versions. */
+  const files = new Map<string, string>();
+  const gone = new Map<string, number[]>();
   for (const file of (await readdir(dir)).sort()) {
     const path = join(dir, file);
     if (file.includes(TEMPORARY)) {
@@ -91,60 +100,55 @@ export async function createFileRegistry({ dir, capacity, capacityBytes = Number
       await rm(path, { force: true });
       continue;
     }
+    const marker = GONE.exec(file);
+    if (marker !== null) {
+      gone.set(marker[1], [...(gone.get(marker[1]) ?? []), Number(marker[2])]);
+      continue;
+    }
     if (!file.endsWith(SUFFIX)) continue;
     try {
+      const named = FILE_NAME.exec(file);
+      if (named === null) throw new Error('not a model file name');
       const stats = await lstat(path);
       if (!stats.isFile()) throw new Error('not a regular file');
       if (stats.size > largestFile) throw new Error(`${stats.size} bytes, more than a model within MAX_MODEL_WEIGHTS takes (${largestFile})`);
-      const record = decodeModelFile(await readFile(path));
-      if (`${record.id}${SUFFIX}` !== file) throw new Error(`holds model ${record.id}`);
-      records.set(record.id, record);
+      const record = await decodeModelFile(await readFile(path));
+      if (record.id !== named[1] || record.version !== Number(named[2] ?? 1)) throw new Error(`holds model ${record.id} version ${record.version}`);
+      files.set(`${record.id}@${record.version}`, file);
+      records.push(record);
     } catch (error) {
       warn({ file: path, reason: (error as Error).message }, 'skipped a model file that cannot be read');
     }
   }
-  const byAge = [...records.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  records.clear();
-  const room = new RegistryRoom(capacity, capacityBytes);
-  for (const record of byAge) {
-    records.set(record.id, record);
-    room.count(modelBytes(record.model));
-  }
+  const highest = new Map([...gone].map(([id, versions]) => [id, Math.max(...versions)]));
 
-  const deleting = new Set<string>();
-  const reads = mapReads(records);
-  return {
-    ...reads,
-    checkRoom: (bytes) => room.check(bytes),
-    async add(entry) {
-      const bytes = modelBytes(entry.model);
-      room.take(bytes);
-      try {
-        const record = newRecord(entry);
-        if (!SAFE_ID.test(record.id)) throw new Error(`unsafe model id ${JSON.stringify(record.id)}`);
-        await writeDurably(dir, `${record.id}${SUFFIX}`, await encodeModelFile(record));
-        records.set(record.id, record);
-        reads.changed();
-        return record;
-      } catch (error) {
-        room.give(bytes);
-        throw error;
-      }
+  const unlinkAll = async (names: readonly string[]) => {
+    for (const name of names) await rm(join(dir, name), { force: true });
+    await syncFolder(dir);
+  };
+  const persistence: Persistence = {
+    async write(record) {
+      if (!SAFE_ID.test(record.id)) throw new Error(`unsafe model id ${JSON.stringify(record.id)}`);
+      const name = fileName(record.id, record.version);
+      await writeDurably(dir, name, await encodeModelFile(record));
+      files.set(`${record.id}@${record.version}`, name);
     },
-    async delete(id) {
-      const record = records.get(id);
-      if (record === undefined || deleting.has(id)) return false;
-      deleting.add(id);
-      try {
-        await unlink(join(dir, `${id}${SUFFIX}`));
-        await syncFolder(dir);
-        records.delete(id);
-        room.give(modelBytes(record.model));
-        reads.changed();
-        return true;
-      } finally {
-        deleting.delete(id);
+    async remove(id, version, newest) {
+      if (version === newest) {
+        // The newest number stays taken: a marker says so across restarts.
+        await writeDurably(dir, `${id}@${version}.gone`, Buffer.alloc(0));
+        gone.set(id, [...(gone.get(id) ?? []), version]);
       }
+      const name = files.get(`${id}@${version}`) ?? fileName(id, version);
+      await unlinkAll([name]);
+      files.delete(`${id}@${version}`);
+    },
+    async forget(id, versions) {
+      const names = versions.map((version) => files.get(`${id}@${version}`) ?? fileName(id, version));
+      await unlinkAll([...names, ...(gone.get(id) ?? []).map((version) => `${id}@${version}.gone`)]);
+      for (const version of versions) files.delete(`${id}@${version}`);
+      gone.delete(id);
     },
   };
+  return createRegistry({ capacity, capacityBytes, maxVersions }, persistence, { records, highest });
 }

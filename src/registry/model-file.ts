@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { exactJson } from '../codecs/json/exact.js';
 import { createModel, type InputScaling, type OutputScaling } from '../kernels/index.js';
-import type { ModelRecord } from './registry.js';
+import { contentTag, type ModelRecord } from './registry.js';
 
 const MAGIC = 'RNGM';
 /** Bytes a model file holds besides its parameters, at most: the frame, the header (its name is at most 200 characters; its scaling, at most 4·d₀ + 6 numbers, fits in the room that counting 2·K·d² parameters leaves), the digest. */
@@ -21,6 +21,9 @@ const DIGEST_BYTES = 32;
 interface Header {
   readonly id: string;
   readonly name: string;
+  /** Absent in files written before versions: version 1. */
+  readonly version?: number;
+  readonly etag?: string;
   readonly createdAt: string;
   readonly layers: number;
   readonly dim: number;
@@ -35,10 +38,12 @@ interface Header {
 const HASHED_PER_TURN = 1024 * 1024;
 
 /** The file of a model; a large one is hashed a piece at a time, letting other work run between. */
-export async function encodeModelFile({ id, name, createdAt, model }: ModelRecord): Promise<Buffer> {
+export async function encodeModelFile({ id, name, version, etag, createdAt, model }: ModelRecord): Promise<Buffer> {
   const header: Header = {
     id,
     name,
+    version,
+    etag,
     createdAt,
     layers: model.layers,
     dim: model.dim,
@@ -76,7 +81,7 @@ export async function encodeModelFile({ id, name, createdAt, model }: ModelRecor
 }
 
 /** Reads a model file; throws an Error saying what is wrong when it is corrupt or partial. */
-export function decodeModelFile(file: Buffer): ModelRecord {
+export async function decodeModelFile(file: Buffer): Promise<ModelRecord> {
   if (file.length < 12 + DIGEST_BYTES || file.toString('latin1', 0, 4) !== MAGIC) throw new Error('not a model file');
   if (file.readUInt32LE(4) !== VERSION) throw new Error(`unknown format version ${file.readUInt32LE(4)}`);
   const digest = createHash('sha256').update(file.subarray(0, file.length - DIGEST_BYTES)).digest();
@@ -104,5 +109,7 @@ export function decodeModelFile(file: Buffer): ModelRecord {
     b: numbers.subarray(2 + weights, 2 + weights + layers * dim),
     w: numbers.subarray(2 + weights + layers * dim),
   });
-  return Object.freeze({ id: header.id, name: header.name, createdAt: header.createdAt, model });
+  const version = header.version ?? 1;
+  const etag = header.etag ?? (await contentTag(header.id, version, model));
+  return Object.freeze({ id: header.id, name: header.name, version, createdAt: header.createdAt, etag, model });
 }

@@ -31,10 +31,11 @@ export const registryPlugin = fp(
             dir: config.REGISTRY_DIR,
             capacity: config.MAX_MODELS,
             capacityBytes: config.MAX_REGISTRY_BYTES,
+            maxVersions: config.MAX_MODEL_VERSIONS,
             maxModelWeights: config.MAX_MODEL_WEIGHTS,
             warn: (details, message) => app.log.warn(details, message),
           })
-        : createMemoryRegistry({ capacity: config.MAX_MODELS, capacityBytes: config.MAX_REGISTRY_BYTES }));
+        : createMemoryRegistry({ capacity: config.MAX_MODELS, capacityBytes: config.MAX_REGISTRY_BYTES, maxVersions: config.MAX_MODEL_VERSIONS }));
     if ((await models.get(DEMO_MODEL_ID)) === undefined) {
       const model = modelFromDocument(demoModelDocument, { maxModelWeights: Number.POSITIVE_INFINITY });
       await models.add({ id: DEMO_MODEL_ID, name: demoModelDocument.name, model });

@@ -35,14 +35,14 @@ describe.skipIf(!existsSync(CHROMIUM))('Swagger UI in a browser', () => {
     page.on('pageerror', (error) => errors.push(String(error)));
     await page.goto(`${server.url}/docs/`);
     await page.locator('.opblock').first().waitFor({ timeout: 20_000 });
-    expect(await page.locator('.opblock').count()).toBe(10);
+    expect(await page.locator('.opblock').count()).toBe(14);
     const gradient = page.locator('#operations-compute-gradient');
     await gradient.locator('.opblock-summary').click();
     await gradient.locator('button.execute').click();
     await gradient.locator('.live-responses-table .response-col_status').nth(1).waitFor();
     expect((await gradient.locator('.live-responses-table .response-col_status').nth(1).textContent())?.trim()).toBe('200');
     const body = JSON.parse((await gradient.locator('.live-responses-table .microlight').first().textContent()) ?? '');
-    expect(body).toEqual({ modelId: 'demo', values: computeExample.values, gradients: computeExample.gradients });
+    expect(body).toEqual({ modelId: 'demo', modelVersion: 1, values: computeExample.values, gradients: computeExample.gradients });
     expect(errors).toEqual([]);
   }, 60_000);
 

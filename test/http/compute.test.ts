@@ -26,9 +26,9 @@ describe('the shared fixture vectors, through HTTP, agree to 1e-12 relative', ()
 describe('POST /evaluate and POST /gradient', () => {
   it('answer the documented example with the documented numbers', async () => {
     const { body } = await http.post('/gradient').send(computeExample.request).expect(200);
-    expect(body).toEqual({ modelId: 'demo', values: computeExample.values, gradients: computeExample.gradients });
+    expect(body).toEqual({ modelId: 'demo', modelVersion: 1, values: computeExample.values, gradients: computeExample.gradients });
     const evaluated = await http.post('/evaluate').send(computeExample.request).expect(200);
-    expect(evaluated.body).toEqual({ modelId: 'demo', values: computeExample.values });
+    expect(evaluated.body).toEqual({ modelId: 'demo', modelVersion: 1, values: computeExample.values });
   });
 
   it('keep the order of the points', async () => {

@@ -313,7 +313,7 @@ describe('answers keep −0', async () => {
     const created = await http.post('/models').set('content-type', 'application/json').send(text).expect(201);
     expect(created.text).toContain('"h":-0');
     const list = await http.get('/models').expect(200);
-    expect(list.text).toContain(`"id":"${created.body.id}","name":"${created.body.id}","layers":1,"dim":1,"inputDim":1,"activation":"tanh","output":"identity","h":-0`);
+    expect(list.text).toContain(`"id":"${created.body.id}","name":"${created.body.id}","version":1,"layers":1,"dim":1,"inputDim":1,"activation":"tanh","output":"identity","h":-0`);
     expect((await http.get(`/models/${created.body.id}`).expect(200)).text).toContain('"h":-0');
   });
 });

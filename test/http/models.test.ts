@@ -35,6 +35,7 @@ describe('POST /models', () => {
     expect(response.body).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       name: 'two-layer',
+      version: 1,
       layers: 2,
       dim: 2,
       inputDim: 2,
@@ -266,7 +267,7 @@ describe('refused models: a clear problem, and nothing registered', () => {
       .expect('content-type', /^application\/problem\+json/);
     expect(response.body).toMatchObject({
       type: '/problems/unsupported-media-type',
-      detail: '/models takes application/json, not application/octet-stream',
+      detail: 'POST /models takes application/json, not application/octet-stream',
     });
     expect((await http.get('/models').expect(200)).body.models).toHaveLength(before);
   });

@@ -47,9 +47,7 @@ const computeReplays = (path: string): Record<string, Replay> => ({
   [`POST ${path} 401 wrongKey`]: { method: 'POST', url: path, headers: { ...json, authorization: 'Bearer wrong' }, body: '{}', env: keyed, keyed: true },
 });
 
-const replays: Record<string, Replay> = {
-  ...computeReplays('/evaluate'),
-  ...computeReplays('/gradient'),
+const modelReplays: Record<string, Replay> = {
   'POST /models 400 missingFields': { method: 'POST', url: '/models', headers: json, body: '{"W": [[[1]]], "b": [[0]], "w": [1]}' },
   'POST /models 400 notANumber': { method: 'POST', url: '/models', headers: json, body: '{"h": 0.1, "W": [[[1, 2], [null, 4]]], "b": [[0, 0]], "w": [1, 1], "mu": 0}' },
   'POST /models 409 full': {
@@ -70,12 +68,41 @@ const replays: Record<string, Replay> = {
   'POST /models 422 shortBias': { method: 'POST', url: '/models', headers: json, body: '{"h": 0.1, "W": [[[1, 0], [0, 1]]], "b": [[0, 0, 0]], "w": [1, 1], "mu": 0}' },
   'POST /models 401 missingKey': { method: 'POST', url: '/models', headers: json, body: '{}', env: keyed, keyed: true },
   'POST /models 401 wrongKey': { method: 'POST', url: '/models', headers: { ...json, authorization: 'Bearer wrong' }, body: '{}', env: keyed, keyed: true },
+};
+
+const replays: Record<string, Replay> = {
+  ...computeReplays('/evaluate'),
+  ...computeReplays('/gradient'),
+  ...modelReplays,
   'GET /models 401 missingKey': { method: 'GET', url: '/models', env: keyed, keyed: true },
   'GET /models 401 wrongKey': { method: 'GET', url: '/models', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },
   'GET /models/{id} 401 missingKey': { method: 'GET', url: '/models/demo', env: keyed, keyed: true },
   'GET /models/{id} 401 wrongKey': { method: 'GET', url: '/models/demo', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },
   'DELETE /models/{id} 401 missingKey': { method: 'DELETE', url: '/models/demo', env: keyed, keyed: true },
   'DELETE /models/{id} 401 wrongKey': { method: 'DELETE', url: '/models/demo', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },
+  ...Object.fromEntries(
+    ['missingFields', 'notANumber', 'full', 'tooLarge', 'text', 'shortBias', 'missingKey', 'wrongKey'].map((name) => {
+      const post = Object.entries(modelReplays).find(([key]) => key.endsWith(` ${name}`))![1];
+      const status = Object.keys(modelReplays).find((key) => key.endsWith(` ${name}`))!.split(' ')[2];
+      return [`PUT /models/{id} ${status} ${name}`, { ...post, method: 'PUT', url: post.keyed ? '/models/demo' : '/models/pendulum-T' }];
+    }),
+  ),
+  'GET /models/{id}/versions 400 badEncoding': { method: 'GET', url: '/models/%E0%A4%A/versions' },
+  'GET /models/{id}/versions 404 unknownModel': { method: 'GET', url: '/models/pendulum-T/versions' },
+  'GET /models/{id}/versions/{version} 400 badEncoding': { method: 'GET', url: '/models/%E0%A4%A/versions/1' },
+  'GET /models/{id}/versions/{version} 404 unknownVersion': { method: 'GET', url: '/models/demo/versions/7' },
+  'DELETE /models/{id}/versions/{version} 400 badEncoding': { method: 'DELETE', url: '/models/%E0%A4%A/versions/1' },
+  'DELETE /models/{id}/versions/{version} 404 unknownVersion': { method: 'DELETE', url: '/models/demo/versions/7' },
+  ...Object.fromEntries(
+    ['GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'DELETE /models/{id}/versions/{version}'].flatMap((operation) => {
+      const [method, path] = operation.split(' ');
+      const url = path.replace('{id}', 'demo').replace('{version}', '1');
+      return [
+        [`${operation} 401 missingKey`, { method, url, env: keyed, keyed: true }],
+        [`${operation} 401 wrongKey`, { method, url, headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true }],
+      ];
+    }),
+  ),
   'GET /models/{id} 400 badEncoding': { method: 'GET', url: '/models/%E0%A4%A' },
   'GET /models/{id} 404 unknownModel': { method: 'GET', url: '/models/pendulum-T' },
   'DELETE /models/{id} 400 badEncoding': { method: 'DELETE', url: '/models/%E0%A4%A' },
@@ -90,6 +117,7 @@ const notReplayed: Record<string, string> = {
   busy: 'BODY_BYTES_IN_FLIGHT is 128 MiB by default (test/http/hostile.test.ts fills a smaller one)',
   closing: 'only during shutdown (test/process/shutdown.test.ts)',
   diskFull: 'a full disk (test/registry/registry-dir.test.ts fills a small tmpfs)',
+  staleTag: 'the entity tags in its detail are digests of a model; test/http/versions.test.ts checks that the detail names the latest one',
   rateLimited: 'replayed below, with its own app: the window’s wording is the rate limiter’s',
   failedKeys: 'replayed below, with its own app',
 };

@@ -48,6 +48,10 @@ describe('the OpenAPI document', () => {
         'GET /metrics',
         'GET /models',
         'GET /models/{id}',
+        'PUT /models/{id}',
+        'GET /models/{id}/versions',
+        'GET /models/{id}/versions/{version}',
+        'DELETE /models/{id}/versions/{version}',
         'GET /problems/{kind}',
         'POST /evaluate',
         'POST /gradient',
@@ -88,8 +92,8 @@ describe('the OpenAPI document', () => {
     expect(undocumented).toEqual([]);
     for (const parameter of op.parameters ?? []) {
       expect(parameter.description, parameter.name).toBeTruthy();
-      // ?modelId= goes without an example so that Swagger UI does not send it with JSON bodies.
-      if (parameter.name !== 'modelId') expect(parameter.example, parameter.name).toBeDefined();
+      // ?modelId= and ?modelVersion= go without an example so that Swagger UI does not send them with JSON bodies.
+      if (parameter.name !== 'modelId' && parameter.name !== 'modelVersion') expect(parameter.example, parameter.name).toBeDefined();
     }
     // Raw float64s have no text to show; their description says how to send them.
     const textual = Object.entries(op.requestBody?.content ?? {}).filter(([, media]) => media.schema.format !== 'binary');

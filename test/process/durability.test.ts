@@ -86,3 +86,74 @@ describe('the durable registry under kill -9', () => {
     }
   }, 120_000);
 });
+
+describe('versions in the durable registry under kill -9', () => {
+  it('keeps every acknowledged version bit for bit, and never gives an acknowledged version number again', async () => {
+    const versionsDir = mkdtempSync(join(tmpdir(), 'durability-versions-'));
+    const names = ['live-a', 'live-b', 'live-c'];
+    /** name@version → the numbers acknowledged for it. */
+    const acknowledged = new Map<string, number[]>();
+    const deleted = new Set<string>();
+    const deleteSent = new Set<string>();
+    const highest = new Map<string, number>();
+    try {
+      for (let round = 0; round < 3; round++) {
+        const server = await startServer({ REGISTRY_DIR: versionsDir, MAX_MODEL_VERSIONS: '1000' });
+        let stop = false;
+        const client = async (name: string) => {
+          while (!stop) {
+            const { text, numbers } = modelText();
+            try {
+              const response = await fetch(`${server.url}/models/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: text });
+              if (response.status !== 200 && response.status !== 201) continue;
+              const { version } = (await response.json()) as { version: number };
+              acknowledged.set(`${name}@${version}`, numbers);
+              highest.set(name, Math.max(highest.get(name) ?? 0, version));
+              if (version % 3 === 0) {
+                deleteSent.add(`${name}@${version}`);
+                const removal = await fetch(`${server.url}/models/${name}/versions/${version}`, { method: 'DELETE' });
+                if (removal.status === 204) deleted.add(`${name}@${version}`);
+              }
+            } catch {
+              return; // the process is gone
+            }
+          }
+        };
+        const clients = [...names, ...names].map(client);
+        await new Promise((resolve) => setTimeout(resolve, 300 + 200 * round));
+        server.child.kill('SIGKILL');
+        await server.exited;
+        stop = true;
+        await Promise.all(clients);
+      }
+      expect(acknowledged.size).toBeGreaterThan(20);
+
+      const server = await startServer({ REGISTRY_DIR: versionsDir, MAX_MODEL_VERSIONS: '1000' });
+      try {
+        for (const [key, numbers] of acknowledged) {
+          const [name, version] = key.split('@');
+          const response = await fetch(`${server.url}/models/${name}/versions/${version}`);
+          if (deleted.has(key)) {
+            expect(response.status, key).toBe(404);
+            continue;
+          }
+          if (deleteSent.has(key) && response.status === 404) continue;
+          expect(response.status, key).toBe(200);
+          const model = JSON.parse(await response.text());
+          const stored = [model.h, ...model.W.flat(2), ...model.b.flat(), ...model.w, model.mu];
+          stored.forEach((x: number, i: number) => expect(Object.is(x, numbers[i]), `${key} number ${i}: ${x} ≠ ${numbers[i]}`).toBe(true));
+        }
+        for (const name of names) {
+          const next = await fetch(`${server.url}/models/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: modelText().text });
+          expect(((await next.json()) as { version: number }).version, name).toBeGreaterThan(highest.get(name)!);
+        }
+        expect(server.logs.filter((line) => line.msg === 'skipped a model file that cannot be read')).toEqual([]);
+      } finally {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+    } finally {
+      rmSync(versionsDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

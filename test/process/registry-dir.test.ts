@@ -88,7 +88,7 @@ describe('files in the folder that are not model files', () => {
           ['huge.model', expect.stringMatching(/^2097152 bytes, more than a model within MAX_MODEL_WEIGHTS takes/)],
         ]),
       );
-      expect(existsSync(join(dir, 'demo.model'))).toBe(true);
+      expect(existsSync(join(dir, 'demo@1.model'))).toBe(true);
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

@@ -74,10 +74,10 @@ describe('the file registry', () => {
     const { registry } = await open(dir);
     const kept = await registry.add({ model: awkwardModel() });
     const removed = await registry.add({ model: awkwardModel() });
-    expect(readdirSync(dir).sort()).toEqual([`${kept.id}.model`, `${removed.id}.model`].sort());
+    expect(readdirSync(dir).sort()).toEqual([`${kept.id}@1.model`, `${removed.id}@1.model`].sort());
     expect(await registry.delete(removed.id)).toBe(true);
     expect(await registry.delete(removed.id)).toBe(false);
-    expect(readdirSync(dir)).toEqual([`${kept.id}.model`]);
+    expect(readdirSync(dir)).toEqual([`${kept.id}@1.model`]);
     const { registry: reopened } = await open(dir);
     expect((await reopened.list()).map((r) => r.id)).toEqual([kept.id]);
   });
@@ -92,7 +92,7 @@ describe('the file registry', () => {
     const { registry } = await open(dir);
     const good = await registry.add({ model: awkwardModel() });
     const bad = await registry.add({ model: awkwardModel() });
-    const path = join(dir, `${bad.id}.model`);
+    const path = join(dir, `${bad.id}@1.model`);
     writeFileSync(path, damage(readFileSync(path)));
     const { registry: reopened, warnings } = await open(dir);
     expect((await reopened.list()).map((r) => r.id)).toEqual([good.id]);
@@ -105,10 +105,46 @@ describe('the file registry', () => {
     const dir = folder();
     const { registry } = await open(dir);
     const record = await registry.add({ model: awkwardModel() });
-    writeFileSync(join(dir, 'other.model'), readFileSync(join(dir, `${record.id}.model`)));
+    writeFileSync(join(dir, 'other.model'), readFileSync(join(dir, `${record.id}@1.model`)));
     const { registry: reopened, warnings } = await open(dir);
     expect((await reopened.list()).map((r) => r.id)).toEqual([record.id]);
-    expect(warnings[0].details.reason).toBe(`holds model ${record.id}`);
+    expect(warnings[0].details.reason).toBe(`holds model ${record.id} version 1`);
+  });
+
+  it("keeps every version of a named model, and never gives a deleted newest version's number again, across reopening", async () => {
+    const dir = folder();
+    const { registry } = await open(dir);
+    const v1 = (await registry.put('pendulum-T', { model: awkwardModel() })).record;
+    const v2 = (await registry.put('pendulum-T', { model: createModel(randomParameters({ layers: 2, dim: 3, seed: 1 })) })).record;
+    const v3 = (await registry.put('pendulum-T', { model: createModel(randomParameters({ layers: 2, dim: 3, seed: 2 })) })).record;
+    expect([v1.version, v2.version, v3.version]).toEqual([1, 2, 3]);
+    expect(new Set([v1.etag, v2.etag, v3.etag]).size).toBe(3);
+    expect(await registry.deleteVersion('pendulum-T', 3)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['pendulum-T@1.model', 'pendulum-T@2.model', 'pendulum-T@3.gone']);
+
+    const { registry: reopened, warnings } = await open(dir);
+    expect(warnings).toEqual([]);
+    const versions = (await reopened.versions('pendulum-T'))!;
+    expect(versions.map((r) => [r.version, r.etag, r.createdAt])).toEqual([v1, v2].map((r) => [r.version, r.etag, r.createdAt]));
+    expect(sameModel(versions[0].model, v1.model)).toBe(true);
+    expect((await reopened.get('pendulum-T'))!.version).toBe(2);
+    expect((await reopened.put('pendulum-T', { model: awkwardModel() })).record.version).toBe(4);
+    expect(await reopened.delete('pendulum-T')).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('loads a model file written before versions (<id>.model) as version 1', async () => {
+    const dir = folder();
+    const { registry } = await open(dir);
+    const record = await registry.add({ model: awkwardModel(), name: 'old' });
+    const file = readFileSync(join(dir, `${record.id}@1.model`));
+    rmSync(join(dir, `${record.id}@1.model`));
+    writeFileSync(join(dir, `${record.id}.model`), file);
+    const { registry: reopened, warnings } = await open(dir);
+    expect(warnings).toEqual([]);
+    expect((await reopened.get(record.id))!.version).toBe(1);
+    expect(await reopened.delete(record.id)).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('discards a temporary file left by a create that never finished', async () => {

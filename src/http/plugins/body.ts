@@ -346,7 +346,7 @@ export const bodyPlugin = fp(
       const spec = request.is404 ? undefined : request.routeOptions.config.body;
       if (spec === undefined) return done(null, undefined);
       if (!spec.types.includes(type)) {
-        return done(clientError(415, 'UNSUPPORTED_BODY', `${request.routeOptions.url} takes ${spec.types.join(' or ')}, not ${type === '' ? 'a body without a Content-Type' : type}`));
+        return done(clientError(415, 'UNSUPPORTED_BODY', `${request.method} ${request.routeOptions.url} takes ${spec.types.join(' or ')}, not ${type === '' ? 'a body without a Content-Type' : type}`));
       }
       const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (encoding !== 'identity' && encoding !== 'gzip') {

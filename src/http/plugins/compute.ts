@@ -158,13 +158,16 @@ export const computePlugin = fp(
     }
 
     const runOn = (record: ModelRecord | undefined, request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest, answer: AnswerWork | undefined) => {
-      if (record === undefined) throw new ModelNotFoundError(decoded.model.id);
+      if (record === undefined) throw new ModelNotFoundError(decoded.model.id, decoded.model.version);
+      // The version that computes the answer, for the answer to say.
+      reply.header('model-version', record.version);
       return executor.run(operation, record.model, decoded.inputs, new LazyContext(request, reply, answer));
     };
     app.decorate('compute', (request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest, answer?: AnswerWork) => {
-      const known = app.registry.peek(decoded.model.id);
+      const { id, version } = decoded.model;
+      const known = app.registry.peek(id, version);
       if (known !== undefined) return runOn(known, request, reply, operation, decoded, answer);
-      return app.registry.get(decoded.model.id).then((record) => runOn(record, request, reply, operation, decoded, answer));
+      return app.registry.get(id, version).then((record) => runOn(record, request, reply, operation, decoded, answer));
     });
 
     let deadline: NodeJS.Timeout | undefined;

@@ -151,7 +151,7 @@ export const securityPlugin = fp(
 
     if (config.CORS_ORIGIN) {
       const origins = config.CORS_ORIGIN.split(',').map((origin) => origin.trim());
-      await app.register(cors, { origin: origins.includes('*') ? true : origins, exposedHeaders: ['location', 'x-request-id', 'retry-after'] });
+      await app.register(cors, { origin: origins.includes('*') ? true : origins, exposedHeaders: ['location', 'x-request-id', 'retry-after', 'etag', 'model-version'] });
     }
     if (limiting) {
       await app.register(rateLimit, {

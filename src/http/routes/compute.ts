@@ -54,7 +54,7 @@ const errors = (path: string) =>
     415: {
       description: 'The body is neither application/json nor application/octet-stream, or its Content-Encoding is neither gzip nor none.',
       examples: {
-        text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `${path} takes application/json or ${BINARY_MEDIA_TYPE}, not text/plain` },
+        text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `POST ${path} takes application/json or ${BINARY_MEDIA_TYPE}, not text/plain` },
       },
     },
     422: {
@@ -98,7 +98,7 @@ const handler = (operation: Operation) =>
   function answer(this: FastifyRequest['server'], request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const answer = planAnswer(this, request, reply, operation);
     const sent = andThen(readCompute(this, request, reply, operation, ComputeBody), (decoded) =>
-      andThen(this.compute(request, reply, operation, decoded, answer), (result) => answer.send(result, { modelId: decoded.model.id })),
+      andThen(this.compute(request, reply, operation, decoded, answer), (result) => answer.send(result, { modelId: decoded.model.id, modelVersion: reply.getHeader('model-version') })),
     );
     return sent instanceof Promise ? (sent as unknown as Promise<void>) : undefined;
   };
@@ -122,7 +122,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
             content: {
               'application/json': {
                 schema: EvaluateResponse,
-                examples: { twoPoints: { summary: 'the values at two points on the demo model', value: { modelId: 'demo', values: computeExample.values } } },
+                examples: { twoPoints: { summary: 'the values at two points on the demo model', value: { modelId: 'demo', modelVersion: 1, values: computeExample.values } } },
               },
               [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(false) },
             },
@@ -153,7 +153,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
                 examples: {
                   twoPoints: {
                     summary: 'the values and gradients at two points on the demo model',
-                    value: { modelId: 'demo', values: computeExample.values, gradients: computeExample.gradients },
+                    value: { modelId: 'demo', modelVersion: 1, values: computeExample.values, gradients: computeExample.gradients },
                   },
                 },
               },

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
 import Type from 'typebox';
 import { exactJson, JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
@@ -8,10 +9,101 @@ import { buildModel, modelShape, nestedParameters } from '../../registry/documen
 import type { ModelRecord } from '../../registry/registry.js';
 import { sendStream, sendText } from '../answers.js';
 import { modelBodyLimit } from '../limits.js';
-import { CreateModelBody, documentedCreateModelBody, ModelDetail, ModelIdParams, ModelList, ModelSummary } from '../schemas/models.js';
-import { badPath, problemResponses, unknownModel } from '../schemas/problem.js';
+import {
+  ConditionalReadHeaders,
+  ConditionalWriteHeaders,
+  CreateModelBody,
+  documentedCreateModelBody,
+  IfMatchHeaders,
+  ModelDetail,
+  ModelIdParams,
+  ModelList,
+  ModelNameParams,
+  ModelSummary,
+  VersionList,
+  VersionParams,
+} from '../schemas/models.js';
+import { badPath, problemResponses, unknownModel, type ErrorResponse } from '../schemas/problem.js';
 
-const summary = ({ id, name, createdAt, model }: ModelRecord) => ({ id, name, ...modelShape(model), createdAt });
+const summary = ({ id, name, version, createdAt, model }: ModelRecord) => ({ id, name, version, ...modelShape(model), createdAt });
+
+/** The errors of a create (POST, PUT), with an example of each. */
+const createErrors = (route: string) => ({
+        400: {
+          description: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
+          examples: {
+            missingFields: { summary: 'a model without h and mu', kind: 'invalid-request', detail: 'h and mu are required' },
+            notANumber: { summary: 'a weight that is not a number', kind: 'invalid-request', detail: 'W[0][1][0] must be a finite number' },
+          },
+        },
+        408: {
+          description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
+          examples: { stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' } },
+        },
+        409: {
+          description: 'The registry is full (MAX_MODELS, or MAX_REGISTRY_BYTES).',
+          examples: { full: { summary: 'a registry that holds MAX_MODELS models', kind: 'registry-full', detail: 'the registry holds its limit of 1000 models (MAX_MODELS); delete one first' } },
+        },
+        413: {
+          description: 'The body is over BODY_LIMIT, or K·d² is over MAX_MODEL_WEIGHTS.',
+          examples: {
+            tooLarge: {
+              summary: 'a seeded model over MAX_MODEL_WEIGHTS',
+              kind: 'content-too-large',
+              detail: 'the model has K·d² = 1000·100² = 10000000 weights, more than the limit of 4194304 (MAX_MODEL_WEIGHTS)',
+            },
+          },
+        },
+        415: {
+          description: 'The body is not application/json.',
+          examples: { text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `${route} takes application/json, not text/plain` } },
+        },
+        422: {
+          description: 'The arrays do not fit together (W not K×d×d, b not K×d or K×d×1, inputDim > d); the detail names the field and the shape expected.',
+          examples: {
+            shortBias: { summary: 'a bias of the wrong length', kind: 'invalid-model', detail: 'b[0] has 3 entries; expected d = 2 entries, the length of w (b is K × d)' },
+          },
+        },
+        503: {
+          description: 'The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows; retry after Retry-After seconds.',
+          examples: {
+            closing: { summary: 'a body that would not arrive before the service stops', kind: 'service-unavailable', detail: 'the service is shutting down and this body would not arrive in time; send it again' },
+          },
+        },
+        507: {
+          description: 'The registry\'s storage (REGISTRY_DIR) is full; nothing was stored.',
+          examples: { diskFull: { summary: 'a full disk under REGISTRY_DIR', kind: 'insufficient-storage', detail: "the registry's storage is full (ENOSPC); nothing was stored" } },
+        },
+}) satisfies Record<number, ErrorResponse>;
+
+/** Entity tags of a conditional header: a list, or `*`; weak tags (W/"…") never match, as strong comparison requires. */
+function entityTags(header: string | undefined): readonly string[] | '*' | undefined {
+  if (header === undefined) return undefined;
+  if (header.trim() === '*') return '*';
+  return header.split(',').map((tag) => tag.trim()).filter((tag) => tag.length > 0);
+}
+
+/** Whether If-None-Match on a read names this version (weak comparison: W/ is ignored). */
+function notModified(header: string | undefined, etag: string): boolean {
+  const tags = entityTags(header);
+  return tags === '*' || (tags !== undefined && tags.some((tag) => tag.replace(/^W\//, '') === etag));
+}
+
+const preconditionFailed: ErrorResponse = {
+  description: 'If-Match or If-None-Match does not hold for the model as it is now; nothing was changed.',
+  examples: {
+    staleTag: {
+      summary: 'a write whose If-Match names a version another write has replaced',
+      kind: 'precondition-failed',
+      detail: "If-Match: the latest version of 'pendulum-T' (2) has the entity tag \"Zk3R0mCq1fQ2a9xWbT7nL4sV8uY6eD5h\", not \"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R\"",
+    },
+  },
+};
+const unknownVersion: ErrorResponse = {
+  description: 'No model has this id, or the model has no such version.',
+  examples: { unknownVersion: { summary: 'a version the model does not have', kind: 'model-not-found', detail: "the model 'demo' has no version 7" } },
+};
+const etagHeader = Type.String({ description: "The version's entity tag: send it back in If-None-Match (reads) or If-Match (writes).", examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] });
 
 /** From this many weights a model's document is streamed rather than written whole. */
 const STREAMED_WEIGHTS = 64 * 1024;
@@ -39,55 +131,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
             description: 'The model is registered.',
             headers: {
               Location: Type.String({ description: 'The path of the new model.', examples: ['/models/3f2b6c1e-8d4a-4f7e-9a61-2c5d0e7b9f10'] }),
+              ETag: etagHeader,
             },
           },
-          ...problemResponses('/models', {
-            400: {
-              description: 'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400).',
-              examples: {
-                missingFields: { summary: 'a model without h and mu', kind: 'invalid-request', detail: 'h and mu are required' },
-                notANumber: { summary: 'a weight that is not a number', kind: 'invalid-request', detail: 'W[0][1][0] must be a finite number' },
-              },
-            },
-            408: {
-              description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
-              examples: { stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' } },
-            },
-            409: {
-              description: 'The registry is full (MAX_MODELS, or MAX_REGISTRY_BYTES).',
-              examples: { full: { summary: 'a registry that holds MAX_MODELS models', kind: 'registry-full', detail: 'the registry holds its limit of 1000 models (MAX_MODELS); delete one first' } },
-            },
-            413: {
-              description: 'The body is over BODY_LIMIT, or K·d² is over MAX_MODEL_WEIGHTS.',
-              examples: {
-                tooLarge: {
-                  summary: 'a seeded model over MAX_MODEL_WEIGHTS',
-                  kind: 'content-too-large',
-                  detail: 'the model has K·d² = 1000·100² = 10000000 weights, more than the limit of 4194304 (MAX_MODEL_WEIGHTS)',
-                },
-              },
-            },
-            415: {
-              description: 'The body is not application/json.',
-              examples: { text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: '/models takes application/json, not text/plain' } },
-            },
-            422: {
-              description: 'The arrays do not fit together (W not K×d×d, b not K×d or K×d×1, inputDim > d); the detail names the field and the shape expected.',
-              examples: {
-                shortBias: { summary: 'a bias of the wrong length', kind: 'invalid-model', detail: 'b[0] has 3 entries; expected d = 2 entries, the length of w (b is K × d)' },
-              },
-            },
-            503: {
-              description: 'The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows; retry after Retry-After seconds.',
-              examples: {
-                closing: { summary: 'a body that would not arrive before the service stops', kind: 'service-unavailable', detail: 'the service is shutting down and this body would not arrive in time; send it again' },
-              },
-            },
-            507: {
-              description: 'The registry\'s storage (REGISTRY_DIR) is full; nothing was stored.',
-              examples: { diskFull: { summary: 'a full disk under REGISTRY_DIR', kind: 'insufficient-storage', detail: "the registry's storage is full (ENOSPC); nothing was stored" } },
-            },
-          }),
+          ...problemResponses('/models', createErrors('POST /models')),
         },
       },
     },
@@ -96,7 +143,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const model = await buildModel(document, limits, (bytes) => app.registry.checkRoom(bytes));
       const record = await app.registry.add({ model, name: document.name });
       // Written by exactJson, so that every float64 (h = −0 too) reads back bit for bit.
-      return sendText(reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).type(JSON_MEDIA_TYPE), exactJson(summary(record)));
+      return sendText(reply.code(201).header('location', `/models/${encodeURIComponent(record.id)}`).header('etag', record.etag).type(JSON_MEDIA_TYPE), exactJson(summary(record)));
     },
   );
 
@@ -117,6 +164,21 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (_request, reply) => sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ models: (await app.registry.list()).map(summary) })),
   );
 
+  /** A version's document, with its entity tag; 304 when the client holds that tag already. */
+  const sendModel = (record: ModelRecord, ifNoneMatch: string | undefined, reply: FastifyReply) => {
+    reply.header('etag', record.etag);
+    if (notModified(ifNoneMatch, record.etag)) return reply.code(304).send();
+    // Every float64 (−0 included) is written so that it reads back bit for bit; a large model
+    // piece by piece, as the client reads it.
+    if (record.model.W.length >= STREAMED_WEIGHTS) return sendStream(reply.type(JSON_MEDIA_TYPE), Readable.from(modelDocumentPieces(summary(record), record.model)));
+    return sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
+  };
+  const modelResponses = (instance: string, badEncoding: string, notFound: ErrorResponse) => ({
+    200: { ...ModelDetail, description: 'The model with its parameters.', headers: { ETag: etagHeader } },
+    304: { type: 'null', description: 'The client holds this version already (If-None-Match).' } as const,
+    ...problemResponses(instance, { 400: badPath(badEncoding), 404: notFound }),
+  });
+
   app.get(
     '/models/:id',
     {
@@ -125,21 +187,121 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getModel',
         tags: ['models'],
         summary: 'Read a model',
-        description: 'The model\'s summary and its parameters, every float64 exactly as it was registered.',
+        description: "The latest version of the model: its summary and its parameters, every float64 exactly as it was registered, with the version's ETag.",
         params: ModelIdParams,
-        response: {
-          200: { ...ModelDetail, description: 'The model with its parameters.' },
-          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel }),
-        },
+        headers: ConditionalReadHeaders,
+        response: modelResponses('/models/pendulum-T', '/models/%E0%A4%A', unknownModel),
       },
     },
     async (request, reply) => {
       const record = await app.registry.get(request.params.id);
       if (record === undefined) throw new ModelNotFoundError(request.params.id);
-      // Every float64 (−0 included) is written so that it reads back bit for bit; a large model
-      // piece by piece, as the client reads it.
-      if (record.model.W.length >= STREAMED_WEIGHTS) return sendStream(reply.type(JSON_MEDIA_TYPE), Readable.from(modelDocumentPieces(summary(record), record.model)));
-      return sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
+      return sendModel(record, request.headers['if-none-match'], reply);
+    },
+  );
+
+  app.put(
+    '/models/:id',
+    {
+      config: {
+        access: 'write',
+        body: { types: ['application/json'], limit: modelBodyLimit(app) },
+        documentedBody: documentedCreateModelBody,
+      },
+      schema: {
+        operationId: 'putModel',
+        tags: ['models'],
+        summary: 'Create or replace a model under its name',
+        description:
+          "Makes a new version of the model named in the path (version 1 if there is none): versions are immutable, and compute requests use the latest unless they pin modelVersion. With If-Match (the ETag of the version the client read), the write happens only if no other came first; with If-None-Match: *, only if the name is free.",
+        params: ModelNameParams,
+        headers: ConditionalWriteHeaders,
+        response: {
+          200: { ...ModelSummary, description: 'A new version of the model is stored.', headers: { Location: Type.String({ description: 'The path of the new version.', examples: ['/models/pendulum-T/versions/2'] }), ETag: etagHeader } },
+          201: { ...ModelSummary, description: 'The model is created, at version 1.', headers: { Location: Type.String({ description: 'The path of the new version.', examples: ['/models/pendulum-T/versions/1'] }), ETag: etagHeader } },
+          ...problemResponses('/models/pendulum-T', { ...createErrors('PUT /models/:id'), 412: preconditionFailed }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const preconditions = { ifMatch: entityTags(request.headers['if-match']), ifNoneMatch: entityTags(request.headers['if-none-match']) };
+      const document = await readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
+      const model = await buildModel(document, limits, (bytes) => app.registry.checkRoom(bytes, id));
+      const { record, created } = await app.registry.put(id, { model, name: document.name }, preconditions);
+      const location = `/models/${encodeURIComponent(id)}/versions/${record.version}`;
+      return sendText(reply.code(created ? 201 : 200).header('location', location).header('etag', record.etag).type(JSON_MEDIA_TYPE), exactJson(summary(record)));
+    },
+  );
+
+  app.get(
+    '/models/:id/versions',
+    {
+      config: { access: 'read' },
+      schema: {
+        operationId: 'listModelVersions',
+        tags: ['models'],
+        summary: "List a model's versions",
+        description: 'Every version of the model, oldest first, without parameters.',
+        params: ModelIdParams,
+        response: {
+          200: { ...VersionList, description: 'The versions of the model.' },
+          ...problemResponses('/models/pendulum-T/versions', { 400: badPath('/models/%E0%A4%A/versions'), 404: unknownModel }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const versions = await app.registry.versions(request.params.id);
+      if (versions === undefined) throw new ModelNotFoundError(request.params.id);
+      return sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ versions: versions.map(summary) }));
+    },
+  );
+
+  app.get(
+    '/models/:id/versions/:version',
+    {
+      config: { access: 'read' },
+      schema: {
+        operationId: 'getModelVersion',
+        tags: ['models'],
+        summary: 'Read one version of a model',
+        description: 'One version of the model, with its parameters and its ETag.',
+        params: VersionParams,
+        headers: ConditionalReadHeaders,
+        response: modelResponses('/models/demo/versions/7', '/models/%E0%A4%A/versions/1', unknownVersion),
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const version = Number(request.params.version);
+      const record = await app.registry.get(id, version);
+      if (record === undefined) throw new ModelNotFoundError(id, version);
+      return sendModel(record, request.headers['if-none-match'], reply);
+    },
+  );
+
+  app.delete(
+    '/models/:id/versions/:version',
+    {
+      config: { access: 'write' },
+      schema: {
+        operationId: 'deleteModelVersion',
+        tags: ['models'],
+        summary: 'Delete one version of a model',
+        description: "Removes one version; the model's other versions stay, and its version numbers are not given again. Deleting the only version deletes the model.",
+        params: VersionParams,
+        headers: IfMatchHeaders,
+        response: {
+          204: { type: 'null', description: 'The version is deleted.' },
+          ...problemResponses('/models/demo/versions/7', { 400: badPath('/models/%E0%A4%A/versions/1'), 404: unknownVersion, 412: preconditionFailed }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const version = Number(request.params.version);
+      if (!(await app.registry.deleteVersion(id, version, { ifMatch: entityTags(request.headers['if-match']) }))) throw new ModelNotFoundError(id, version);
+      return reply.code(204).send(null);
     },
   );
 
@@ -151,16 +313,17 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'deleteModel',
         tags: ['models'],
         summary: 'Delete a model',
-        description: 'Removes the model; afterwards it is 404 everywhere. Requests already running on it finish.',
+        description: 'Removes the model, every version; afterwards it is 404 everywhere. Requests already running on it finish.',
         params: ModelIdParams,
+        headers: IfMatchHeaders,
         response: {
           204: { type: 'null', description: 'The model is deleted.' },
-          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel }),
+          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel, 412: preconditionFailed }),
         },
       },
     },
     async (request, reply) => {
-      if (!(await app.registry.delete(request.params.id))) throw new ModelNotFoundError(request.params.id);
+      if (!(await app.registry.delete(request.params.id, { ifMatch: entityTags(request.headers['if-match']) }))) throw new ModelNotFoundError(request.params.id);
       return reply.code(204).send(null);
     },
   );

@@ -18,7 +18,15 @@ const points = Type.Array(Type.Array(Type.Number(), { description: 'One point: i
   examples: [computeExample.request.points],
 });
 
-export const ComputeBody = Type.Object({ modelId: ModelId, points }, { additionalProperties: false });
+export const ModelVersion = Type.Integer({
+  minimum: 1,
+  maximum: 999999999,
+  description: 'A version of the model (PUT /models/{id} makes them); the latest when absent.',
+  examples: [1],
+});
+const usedVersion = Type.Integer({ minimum: 1, description: 'The version of the model that computed this answer.', examples: [1] });
+
+export const ComputeBody = Type.Object({ modelId: ModelId, modelVersion: Type.Optional(ModelVersion), points }, { additionalProperties: false });
 
 /** The body as the document shows it, with named examples. */
 export const documentedComputeBody = {
@@ -35,13 +43,14 @@ const values = Type.Array(Type.Number(), {
 });
 
 export const EvaluateResponse = Type.Object(
-  { modelId: ModelId, values },
+  { modelId: ModelId, modelVersion: usedVersion, values },
   { additionalProperties: false, description: 'The value of the network at every point.' },
 );
 
 export const GradientResponse = Type.Object(
   {
     modelId: ModelId,
+    modelVersion: usedVersion,
     values,
     gradients: Type.Array(Type.Array(Type.Number()), {
       description: '∇F(y) at each point, with respect to its inputDim coordinates.',
@@ -71,6 +80,12 @@ export const ComputeQuery = Type.Object(
         description: 'The model, for a body of raw float64s (application/octet-stream) only: a JSON body names its model in modelId, and a ?modelId= that names another gets 400.',
       }),
     ),
+    modelVersion: Type.Optional(
+      Type.String({
+        pattern: '^[1-9][0-9]{0,8}$',
+        description: 'A version of the model, for a body of raw float64s; the latest when absent. A JSON body gives it as modelVersion.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -80,6 +95,6 @@ export const binaryAnswer = (withGradients: boolean) =>
     type: 'string',
     format: 'binary',
     description: withGradients
-      ? 'With Accept: application/octet-stream: raw little-endian float64s, the N values followed by the N·inputDim gradients, point-major. Headers X-Points and X-Input-Dim give N and inputDim.'
-      : 'With Accept: application/octet-stream: raw little-endian float64s, the N values. The header X-Points gives N.',
+      ? 'With Accept: application/octet-stream: raw little-endian float64s, the N values followed by the N·inputDim gradients, point-major. Headers X-Points and X-Input-Dim give N and inputDim, and Model-Version the version that computed them.'
+      : 'With Accept: application/octet-stream: raw little-endian float64s, the N values. The header X-Points gives N, and Model-Version the version that computed them.',
   });

@@ -14,6 +14,40 @@ export const ModelId = Type.String({
 
 export const ModelIdParams = Type.Object({ id: ModelId }, { additionalProperties: false });
 
+/** A name a client gives its model with PUT: letters, digits, '.', '_' and '-', starting with a letter or digit. */
+export const ModelName = Type.String({
+  minLength: 1,
+  maxLength: MODEL_ID_MAX_LENGTH,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+  description: "The model's name, which is its id: letters, digits, '.', '_' and '-', starting with a letter or digit.",
+  examples: ['pendulum-T'],
+});
+
+export const ModelNameParams = Type.Object({ id: ModelName }, { additionalProperties: false });
+
+
+export const VersionParams = Type.Object(
+  { id: ModelId, version: Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'A version of the model: 1, 2, 3, … in the order they were made.', examples: ['1'] }) },
+  { additionalProperties: false },
+);
+
+/** If-Match and If-None-Match, as a write's preconditions (RFC 9110 §13.1). */
+export const ConditionalWriteHeaders = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({ description: "Change the model only if its latest version has one of these entity tags (its ETag), or `*` for any: a write that another came before gets 412.", examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] }),
+  ),
+  'if-none-match': Type.Optional(Type.String({ description: '`*`: create the model only if there is none by this name; else 412.', examples: ['*'] })),
+});
+
+/** If-None-Match on a read: 304 when the representation has one of these entity tags. */
+export const ConditionalReadHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.String({ description: 'The entity tags the client holds: 304 Not Modified when the version has one of them.', examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] })),
+});
+
+export const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: 'Delete only if the version (for a whole model, its latest) has one of these entity tags; else 412.', examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] })),
+});
+
 const name = Type.String({
   minLength: 1,
   maxLength: 200,
@@ -204,6 +238,7 @@ export const ModelSummary = Type.Object(
   {
     id: ModelId,
     name: Type.String({ description: 'The label given at registration, or the id.', examples: ['demo'] }),
+    version: Type.Integer({ minimum: 1, description: 'The version: 1 for a model made by POST, and one more with every PUT.', examples: [1] }),
     layers: Type.Integer({ description: 'K, the number of residual layers.', examples: [8] }),
     dim: Type.Integer({ description: 'd, the width of every layer.', examples: [4] }),
     inputDim: Type.Integer({ description: 'd₀, the number of coordinates of a point.', examples: [2] }),
@@ -244,6 +279,7 @@ export const ModelList = Type.Object(
           {
             id: 'demo',
             name: 'demo',
+            version: 1,
             layers: 8,
             dim: 4,
             inputDim: 2,
@@ -258,4 +294,14 @@ export const ModelList = Type.Object(
     }),
   },
   { additionalProperties: false, description: 'The models in the registry.' },
+);
+
+export const VersionList = Type.Object(
+  {
+    versions: Type.Array(ModelSummary, {
+      description: 'Every version of the model, oldest first.',
+      examples: [[{ id: 'pendulum-T', name: 'pendulum-T', version: 1, layers: 1, dim: 2, inputDim: 2, activation: 'tanh', output: 'identity', h: 0.1, parameterCount: 9, createdAt: '2026-01-01T12:00:00.000Z' }]],
+    }),
+  },
+  { additionalProperties: false, description: 'The versions of a model.' },
 );

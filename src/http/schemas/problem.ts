@@ -66,7 +66,7 @@ export function problemResponses<const S extends number>(instance: string, respo
 
 /** The path of a request to a route given by its pattern (`/models/:id`), its parameters filled in as the examples fill them. */
 export const examplePath = (pattern: string): string =>
-  pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' ? 'demo' : name === 'kind' ? 'invalid-points' : name));
+  pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' ? 'demo' : name === 'kind' ? 'invalid-points' : name === 'version' ? '1' : name));
 
 /** The 500 every route may answer. */
 export const internalError: ErrorResponse = {
