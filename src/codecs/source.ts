@@ -32,3 +32,11 @@ export const bytesSource = (bytes: Uint8Array, declared = true): ByteSource => (
 export function andThen<T, R>(value: T | Promise<T>, f: (value: T) => R | Promise<R>): R | Promise<R> {
   return value instanceof Promise ? value.then(f) : f(value);
 }
+
+/** The whole body, gathered into one array as it arrives. */
+export async function gather(source: ByteSource): Promise<Uint8Array> {
+  if (source.whole !== undefined) return source.whole;
+  const chunks: Uint8Array[] = [];
+  await source.read((chunk) => chunks.push(chunk));
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}

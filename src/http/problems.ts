@@ -4,6 +4,7 @@
  * one place.
  */
 import { BodySchemaError, MalformedJsonError } from '../codecs/json/errors.js';
+import { TensorFileError } from '../codecs/tensors/tensor.js';
 import {
   CancelledError,
   InsufficientStorageError,
@@ -142,7 +143,7 @@ export function domainProblem(error: unknown): { kind: ProblemKind; extensions?:
   if (error instanceof HttpProblem) return { kind: error.kind, extensions: error.extensions };
   if (error instanceof ModelDataError) return { kind: 'invalid-model' };
   if (error instanceof PointsShapeError) return { kind: 'invalid-points' };
-  if (error instanceof MalformedPointsError || error instanceof BodySchemaError) return { kind: 'invalid-request' };
+  if (error instanceof MalformedPointsError || error instanceof BodySchemaError || error instanceof TensorFileError) return { kind: 'invalid-request' };
   if (error instanceof MalformedJsonError) return { kind: 'malformed-request' };
   if (error instanceof NonFiniteResultError) return { kind: 'non-finite-result', extensions: { points: error.points } };
   if (error instanceof ModelNotFoundError) return { kind: 'model-not-found' };

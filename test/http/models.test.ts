@@ -267,7 +267,7 @@ describe('refused models: a clear problem, and nothing registered', () => {
       .expect('content-type', /^application\/problem\+json/);
     expect(response.body).toMatchObject({
       type: '/problems/unsupported-media-type',
-      detail: 'POST /models takes application/json, not application/octet-stream',
+      detail: 'POST /models takes application/json or application/x-npz or application/x-safetensors, not application/octet-stream',
     });
     expect((await http.get('/models').expect(200)).body.models).toHaveLength(before);
   });

@@ -1,3 +1,4 @@
+import { OPTION_KEYS as WEIGHT_FILE_OPTIONS } from '../../src/codecs/tensors/weights.js';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -92,8 +93,9 @@ describe('the OpenAPI document', () => {
     expect(undocumented).toEqual([]);
     for (const parameter of op.parameters ?? []) {
       expect(parameter.description, parameter.name).toBeTruthy();
-      // ?modelId= and ?modelVersion= go without an example so that Swagger UI does not send them with JSON bodies.
-      if (parameter.name !== 'modelId' && parameter.name !== 'modelVersion') expect(parameter.example, parameter.name).toBeDefined();
+      // ?modelId=, ?modelVersion= and a weight file's options go without an example, so that
+      // Swagger UI does not send them with JSON bodies.
+      if (!['modelId', 'modelVersion', ...WEIGHT_FILE_OPTIONS].includes(parameter.name)) expect(parameter.example, parameter.name).toBeDefined();
     }
     // Raw float64s have no text to show; their description says how to send them.
     const textual = Object.entries(op.requestBody?.content ?? {}).filter(([, media]) => media.schema.format !== 'binary');

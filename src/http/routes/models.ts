@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import Type from 'typebox';
 import { exactJson, JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
@@ -7,7 +7,11 @@ import { modelDocumentPieces, readJsonModel } from '../../codecs/models.js';
 import { ModelNotFoundError } from '../../errors.js';
 import { buildModel, modelShape, nestedParameters } from '../../registry/documents.js';
 import type { ModelRecord } from '../../registry/registry.js';
-import { sendStream, sendText } from '../answers.js';
+import { sendBytes, sendStream, sendText } from '../answers.js';
+import { gather } from '../../codecs/source.js';
+import { NPZ_MEDIA_TYPE, readWeights, SAFETENSORS_MEDIA_TYPE, WEIGHT_MEDIA_TYPES, writeWeights, type WeightMediaType, type WeightOptions } from '../../codecs/tensors/weights.js';
+import { HttpProblem } from '../problems.js';
+import type { ModelDocument } from '../../registry/documents.js';
 import { modelBodyLimit } from '../limits.js';
 import {
   ConditionalReadHeaders,
@@ -22,6 +26,7 @@ import {
   ModelSummary,
   VersionList,
   VersionParams,
+  WeightFileQuery,
 } from '../schemas/models.js';
 import { badPath, problemResponses, unknownModel, type ErrorResponse } from '../schemas/problem.js';
 
@@ -56,7 +61,7 @@ const createErrors = (route: string) => ({
         },
         415: {
           description: 'The body is not application/json.',
-          examples: { text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `${route} takes application/json, not text/plain` } },
+          examples: { text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `${route} takes application/json or application/x-npz or application/x-safetensors, not text/plain` } },
         },
         422: {
           description: 'The arrays do not fit together (W not K×d×d, b not K×d or K×d×1, inputDim > d); the detail names the field and the shape expected.',
@@ -105,23 +110,55 @@ const unknownVersion: ErrorResponse = {
 };
 const etagHeader = Type.String({ description: "The version's entity tag: send it back in If-None-Match (reads) or If-Match (writes).", examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] });
 
+/** The most tensors a weight file may hold: a state_dict of 50,000 layers. */
+const MAX_TENSORS = 100_002;
+
+const NPZ_HOW_TO =
+  "numpy's .npz, as np.savez or np.savez_compressed writes it, of W (K×d×d), b (K×d or K×d×1), w (d or d×1) and mu, float64 or float32. The other options go in the query: ?h=0.1&activation=tanh. From a shell: python3 -c \"import numpy as np; np.savez('T.npz', W=W, b=b, w=w, mu=mu)\", then curl --data-binary @T.npz -H 'content-type: application/x-npz' 'http://localhost:3000/models/pendulum-T?h=0.1' -X PUT.";
+const SAFETENSORS_HOW_TO =
+  "A safetensors file, F64 or F32, of W, b, w and mu, or of a state_dict of K nn.Linear(d, d) and one nn.Linear(d, 1) (layers.{k}.weight, layers.{k}.bias, out.weight, out.bias). The other options go in the query, or in the file's __metadata__. From a shell: curl --data-binary @T.safetensors -H 'content-type: application/x-safetensors' 'http://localhost:3000/models/pendulum-T?h=0.1' -X PUT.";
+const weightFile = (description: string) => Type.Unsafe<Uint8Array>({ type: 'string', format: 'binary', description });
+
 /** From this many weights a model's document is streamed rather than written whole. */
 const STREAMED_WEIGHTS = 64 * 1024;
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = { maxModelWeights: app.config.MAX_MODEL_WEIGHTS };
 
+  const tensorLimits = { maxElements: app.config.MAX_MODEL_WEIGHTS, maxTensors: MAX_TENSORS };
+
+  /** The model document of a create: a JSON body, or a weight file with its options in the query. */
+  const readCreate = async (request: FastifyRequest, reply: FastifyReply): Promise<ModelDocument> => {
+    const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const options = request.query as WeightOptions;
+    if ((WEIGHT_MEDIA_TYPES as readonly string[]).includes(type)) {
+      return readWeights(type as WeightMediaType, await gather(app.bodyOf(request, reply)), options, tensorLimits);
+    }
+    const given = Object.keys(options);
+    if (given.length > 0) throw new HttpProblem('invalid-request', `?${given[0]}= is for a weight file (${WEIGHT_MEDIA_TYPES.join(', ')}); a JSON body gives ${given[0]} as a field`);
+    return readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
+  };
+  const createBody = { types: ['application/json', ...WEIGHT_MEDIA_TYPES], limit: modelBodyLimit(app) };
+  const createDocumentation = {
+    content: {
+      'application/json': { schema: documentedCreateModelBody },
+      [NPZ_MEDIA_TYPE]: { schema: weightFile(NPZ_HOW_TO) },
+      [SAFETENSORS_MEDIA_TYPE]: { schema: weightFile(SAFETENSORS_HOW_TO) },
+    },
+  };
+
   app.post(
     '/models',
     {
       config: {
         access: 'write',
-        body: { types: ['application/json'], limit: modelBodyLimit(app) },
-        documentedBody: documentedCreateModelBody,
+        body: createBody,
+        documentedBody: createDocumentation,
       },
       schema: {
         operationId: 'createModel',
         tags: ['models'],
+        querystring: WeightFileQuery,
         summary: 'Register a model',
         description:
           'Registers a residual network, given by its parameters or drawn from a seed, and answers with its summary. The server makes the id; `Location` points to the model.',
@@ -139,7 +176,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const document = await readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
+      const document = await readCreate(request, reply);
       const model = await buildModel(document, limits, (bytes) => app.registry.checkRoom(bytes));
       const record = await app.registry.add({ model, name: document.name });
       // Written by exactJson, so that every float64 (h = −0 too) reads back bit for bit.
@@ -165,16 +202,29 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   /** A version's document, with its entity tag; 304 when the client holds that tag already. */
-  const sendModel = (record: ModelRecord, ifNoneMatch: string | undefined, reply: FastifyReply) => {
-    reply.header('etag', record.etag);
-    if (notModified(ifNoneMatch, record.etag)) return reply.code(304).send();
+  const sendModel = (record: ModelRecord, request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('etag', record.etag).header('vary', 'accept');
+    if (notModified(request.headers['if-none-match'], record.etag)) return reply.code(304).send();
+    const wanted = request.accepts().type([JSON_MEDIA_TYPE, ...WEIGHT_MEDIA_TYPES]);
+    if (wanted === NPZ_MEDIA_TYPE || wanted === SAFETENSORS_MEDIA_TYPE) {
+      const file = writeWeights(wanted, record.name, record.model);
+      return sendBytes(reply.type(wanted).header('content-disposition', `attachment; filename="${record.id}-v${record.version}.${wanted === NPZ_MEDIA_TYPE ? 'npz' : 'safetensors'}"`), Buffer.from(file.buffer, file.byteOffset, file.length));
+    }
     // Every float64 (−0 included) is written so that it reads back bit for bit; a large model
     // piece by piece, as the client reads it.
     if (record.model.W.length >= STREAMED_WEIGHTS) return sendStream(reply.type(JSON_MEDIA_TYPE), Readable.from(modelDocumentPieces(summary(record), record.model)));
     return sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ ...summary(record), ...nestedParameters(record.model) }));
   };
   const modelResponses = (instance: string, badEncoding: string, notFound: ErrorResponse) => ({
-    200: { ...ModelDetail, description: 'The model with its parameters.', headers: { ETag: etagHeader } },
+    200: {
+      description: `The model with its parameters: JSON, or with Accept: ${NPZ_MEDIA_TYPE} or ${SAFETENSORS_MEDIA_TYPE}, its weights as that file (the course's layout W, b, w, mu; a safetensors file carries the other options in __metadata__), every float64 bit for bit.`,
+      headers: { ETag: etagHeader },
+      content: {
+        'application/json': { schema: ModelDetail },
+        [NPZ_MEDIA_TYPE]: { schema: Type.Unsafe<Uint8Array>({ type: 'string', format: 'binary', description: 'An .npz archive, as np.savez writes it.' }) },
+        [SAFETENSORS_MEDIA_TYPE]: { schema: Type.Unsafe<Uint8Array>({ type: 'string', format: 'binary', description: 'A safetensors file of F64 tensors.' }) },
+      },
+    },
     304: { type: 'null', description: 'The client holds this version already (If-None-Match).' } as const,
     ...problemResponses(instance, { 400: badPath(badEncoding), 404: notFound }),
   });
@@ -196,7 +246,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const record = await app.registry.get(request.params.id);
       if (record === undefined) throw new ModelNotFoundError(request.params.id);
-      return sendModel(record, request.headers['if-none-match'], reply);
+      return sendModel(record, request, reply);
     },
   );
 
@@ -205,8 +255,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: {
         access: 'write',
-        body: { types: ['application/json'], limit: modelBodyLimit(app) },
-        documentedBody: documentedCreateModelBody,
+        body: createBody,
+        documentedBody: createDocumentation,
       },
       schema: {
         operationId: 'putModel',
@@ -215,6 +265,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Makes a new version of the model named in the path (version 1 if there is none): versions are immutable, and compute requests use the latest unless they pin modelVersion. With If-Match (the ETag of the version the client read), the write happens only if no other came first; with If-None-Match: *, only if the name is free.",
         params: ModelNameParams,
+        querystring: WeightFileQuery,
         headers: ConditionalWriteHeaders,
         response: {
           200: { ...ModelSummary, description: 'A new version of the model is stored.', headers: { Location: Type.String({ description: 'The path of the new version.', examples: ['/models/pendulum-T/versions/2'] }), ETag: etagHeader } },
@@ -226,7 +277,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { id } = request.params;
       const preconditions = { ifMatch: entityTags(request.headers['if-match']), ifNoneMatch: entityTags(request.headers['if-none-match']) };
-      const document = await readJsonModel(app.bodyOf(request, reply), CreateModelBody, limits.maxModelWeights, (length) => new Float64Array(length));
+      const document = await readCreate(request, reply);
       const model = await buildModel(document, limits, (bytes) => app.registry.checkRoom(bytes, id));
       const { record, created } = await app.registry.put(id, { model, name: document.name }, preconditions);
       const location = `/models/${encodeURIComponent(id)}/versions/${record.version}`;
@@ -276,7 +327,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const version = Number(request.params.version);
       const record = await app.registry.get(id, version);
       if (record === undefined) throw new ModelNotFoundError(id, version);
-      return sendModel(record, request.headers['if-none-match'], reply);
+      return sendModel(record, request, reply);
     },
   );
 

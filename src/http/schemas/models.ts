@@ -305,3 +305,20 @@ export const VersionList = Type.Object(
   },
   { additionalProperties: false, description: 'The versions of a model.' },
 );
+
+/** The rest of a model uploaded as a weight file (.npz, safetensors): its options, as text. */
+export const WeightFileQuery = Type.Object(
+  {
+    h: Type.Optional(Type.String({ description: 'For a weight file: the step h (required, here or in a safetensors file\'s __metadata__).' })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'For a weight file: a label for people.' })),
+    activation: Type.Optional(Type.Enum(hiddenActivationNames, { description: 'For a weight file: σ (tanh by default).' })),
+    output: Type.Optional(Type.Enum(outputActivationNames, { description: 'For a weight file: η (identity by default).' })),
+    inputDim: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'For a weight file: d₀ (d by default).' })),
+    inputScaling: Type.Optional(Type.String({ description: 'For a weight file: the input scaling, as the JSON the model document takes.' })),
+    outputScaling: Type.Optional(Type.String({ description: 'For a weight file: the output scaling, as JSON.' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'Options of a model uploaded as a weight file; a JSON body gives them as its own fields instead.',
+  },
+);
