@@ -8,7 +8,19 @@
  * batch's outputs are one block, each output after the one before (the raw-float64 answer as it
  * is).
  */
-import { evaluateInto, scaleGradients, scaleInputs, scaleValues, valueAndGradientInto, type Affine, type ResNetModel } from '../kernels/index.js';
+import {
+  evaluateInto,
+  hessianInto,
+  hessianVectorInto,
+  scaleDirections,
+  scaleGradients,
+  scaleHessians,
+  scaleInputs,
+  scaleValues,
+  valueAndGradientInto,
+  type Affine,
+  type ResNetModel,
+} from '../kernels/index.js';
 
 /** One per-point result of an operation. */
 export interface Output {
@@ -20,7 +32,8 @@ export interface Output {
   size(model: ResNetModel): number;
   /**
    * Turns the network's results at the scaled points into the scaled model's (the chain rule of
-   * ./../kernels/scaling.ts), in place: a value is s·F̃ + t, a gradient s · a ⊙ ∇F̃.
+   * ../kernels/scaling.ts), in place: a value is s·F̃ + t, a gradient s · a ⊙ ∇F̃, a Hessian
+   * s · diag(a) ∇²F̃ diag(a).
    */
   rescale(affine: Affine, results: Float64Array): void;
 }
@@ -71,10 +84,38 @@ export const gradientOperation: Operation = {
   kernel: (model, [points], [values, gradients]) => valueAndGradientInto(model, points, values, gradients),
 };
 
+const hessian: Output = {
+  name: 'hessians',
+  shape: (model) => [model.inputDim, model.inputDim],
+  size: (model) => model.inputDim * model.inputDim,
+  rescale: scaleHessians,
+};
+
+/** The sweeps once, and once more each way for each of the d₀ directions. */
+export const hessianOperation: Operation = {
+  name: 'hessian',
+  inputs: ['points'],
+  outputs: [value, gradient, hessian],
+  flops: (model) => sweepFlops(model) * (1 + model.inputDim),
+  kernel: (model, [points], [values, gradients, hessians]) => hessianInto(model, points, values, gradients, hessians),
+};
+
+const hessianVector: Output = { name: 'hessianVectorProducts', shape: (model) => [model.inputDim], size: (model) => model.inputDim, rescale: scaleGradients };
+
+export const hessianVectorOperation: Operation = {
+  name: 'hvp',
+  inputs: ['points', 'vectors'],
+  outputs: [value, gradient, hessianVector],
+  flops: (model) => 2 * sweepFlops(model),
+  kernel: (model, [points, vectors], [values, gradients, products]) => hessianVectorInto(model, points, vectors, values, gradients, products),
+};
+
 /** Every operation, by name: the worker threads find their kernels here. */
 export const operations: Readonly<Record<string, Operation>> = {
   evaluate,
   gradient: gradientOperation,
+  hessian: hessianOperation,
+  hvp: hessianVectorOperation,
 };
 
 /**
@@ -86,7 +127,9 @@ export const operations: Readonly<Record<string, Operation>> = {
 export function runKernel(operation: Operation, model: ResNetModel, inputs: readonly Float64Array[], outputs: readonly Float64Array[]): void {
   const { affine } = model;
   if (affine === null) return operation.kernel(model, inputs, outputs);
-  const [points, ...rest] = inputs;
-  operation.kernel(model, [scaleInputs(affine, points, new Float64Array(points.length)), ...rest], outputs);
+  // Points map affinely (a ⊙ y + c); every later input is a direction in the same space, and maps linearly (a ⊙ v).
+  const [points, ...directions] = inputs;
+  const mapped = directions.map((v) => scaleDirections(affine, v, new Float64Array(v.length)));
+  operation.kernel(model, [scaleInputs(affine, points, new Float64Array(points.length)), ...mapped], outputs);
   for (let i = 0; i < outputs.length; i++) operation.outputs[i].rescale(affine, outputs[i]);
 }

@@ -17,6 +17,7 @@ export * from './model.js';
 export * from './scaling.js';
 export * from './random.js';
 export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
+export { hessianInto, hessianVectorInto } from './second.js';
 export { simdAvailable } from './simd/index.js';
 
 export interface ValueAndGradient {

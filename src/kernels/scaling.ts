@@ -156,3 +156,22 @@ export function scaleGradients(affine: Affine, gradients: Float64Array): void {
     for (let i = 0; i < d0; i++) gradients[p + i] = s * (a[i] * gradients[p + i]);
   }
 }
+
+/** v ↦ a ⊙ v for every point's direction (point-major, d₀ a point), into `into`. */
+export function scaleDirections(affine: Affine, vectors: Float64Array, into: Float64Array): Float64Array {
+  const { a } = affine;
+  const d0 = a.length;
+  for (let p = 0; p < vectors.length; p += d0) {
+    for (let i = 0; i < d0; i++) into[p + i] = a[i] * vectors[p + i];
+  }
+  return into;
+}
+
+/** ∇²F = s · diag(a) ∇²F̃ diag(a), in place (point-major, d₀ × d₀ row-major a point). */
+export function scaleHessians(affine: Affine, hessians: Float64Array): void {
+  const { a, s } = affine;
+  const d0 = a.length;
+  for (let p = 0; p < hessians.length; p += d0 * d0) {
+    for (let i = 0; i < d0; i++) for (let j = 0; j < d0; j++) hessians[p + i * d0 + j] = s * (a[i] * (a[j] * hessians[p + i * d0 + j]));
+  }
+}

@@ -73,6 +73,12 @@ const modelReplays: Record<string, Replay> = {
 const replays: Record<string, Replay> = {
   ...computeReplays('/evaluate'),
   ...computeReplays('/gradient'),
+  ...computeReplays('/hessian'),
+  ...Object.fromEntries(
+    Object.entries(computeReplays('/hvp'))
+      .filter(([key]) => !key.endsWith('binaryWithoutModel'))
+      .map(([key, replay]) => [key, typeof replay.body === 'string' && replay.body.includes('"points": [[') ? { ...replay, body: replay.body.replace(/"points": (\[\[.*\]\])\}$/, (_, points: string) => `"points": ${points}, "vectors": ${points}}`) } : replay]),
+  ),
   ...modelReplays,
   'GET /models 401 missingKey': { method: 'GET', url: '/models', env: keyed, keyed: true },
   'GET /models 401 wrongKey': { method: 'GET', url: '/models', headers: { authorization: 'Bearer wrong' }, env: keyed, keyed: true },

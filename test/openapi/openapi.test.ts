@@ -56,6 +56,8 @@ describe('the OpenAPI document', () => {
         'GET /problems/{kind}',
         'POST /evaluate',
         'POST /gradient',
+        'POST /hessian',
+        'POST /hvp',
         'POST /models',
       ].sort(),
     );

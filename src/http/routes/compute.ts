@@ -2,20 +2,42 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BINARY_MEDIA_TYPE } from '../../codecs/compute.js';
 import { andThen } from '../../codecs/source.js';
-import { evaluate, gradientOperation, type Operation } from '../../compute/operations.js';
+import { evaluate, gradientOperation, hessianOperation, hessianVectorOperation, type Operation } from '../../compute/operations.js';
 import { planAnswer, readCompute } from '../exchange.js';
 import { computeBodyLimit } from '../limits.js';
-import { binaryAnswer, BinaryPoints, ComputeBody, ComputeQuery, computeExample, documentedComputeBody, EvaluateResponse, GradientResponse } from '../schemas/compute.js';
+import {
+  binaryAnswer,
+  BinaryPoints,
+  ComputeBody,
+  ComputeQuery,
+  computeExample,
+  documentedComputeBody,
+  EvaluateResponse,
+  GradientResponse,
+  hessianExample,
+  HessianResponse,
+  HvpBody,
+  hvpBody,
+  hvpExample,
+  HvpResponse,
+} from '../schemas/compute.js';
 import { problemResponses } from '../schemas/problem.js';
 
-/** The errors of /evaluate and /gradient, with an example of each as the route answers it. */
-const errors = (path: string) =>
+/**
+ * The errors of a compute route, with an example of each as the route answers it; `inputs` are
+ * its per-point inputs, and `binary` whether it takes raw float64s.
+ */
+const errors = (path: string, inputs: readonly string[] = ['points'], binary = true) =>
   problemResponses(path, {
     400: {
       description:
         'The body is not JSON or does not match the schema (a missing or unknown field, a non-number, a number like 1e400); a JSON body and ?modelId= name different models; or a binary body is not a whole number of points of finite float64s, or comes without ?modelId=.',
       examples: {
-        missingPoints: { summary: 'a JSON body without its points', kind: 'invalid-request', detail: 'points is required' },
+        missingPoints: {
+          summary: `a JSON body without its ${inputs.join(' and ')}`,
+          kind: 'invalid-request',
+          detail: `${inputs.join(' and ')} ${inputs.length === 1 ? 'is' : 'are'} required`,
+        },
         notANumber: { summary: 'a coordinate that is not a number', kind: 'invalid-request', detail: 'points[0][1] must be a finite number' },
         twoModels: {
           summary: 'a JSON body and ?modelId= that name different models',
@@ -23,7 +45,7 @@ const errors = (path: string) =>
           detail: "the body's modelId 'demo' and the query's ?modelId=pendulum-T name different models; name the model once, in the body",
           instance: `${path}?modelId=pendulum-T`,
         },
-        binaryWithoutModel: { summary: 'raw float64s without ?modelId=', kind: 'invalid-request', detail: `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}` },
+        ...(binary ? { binaryWithoutModel: { summary: 'raw float64s without ?modelId=', kind: 'invalid-request' as const, detail: `querystring.modelId is required when the body is ${BINARY_MEDIA_TYPE}` } } : {}),
         emptyBody: { summary: 'an empty body', kind: 'malformed-request', detail: 'the body is empty; send a JSON object' },
       },
     },
@@ -54,7 +76,7 @@ const errors = (path: string) =>
     415: {
       description: 'The body is neither application/json nor application/octet-stream, or its Content-Encoding is neither gzip nor none.',
       examples: {
-        text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `POST ${path} takes application/json or ${BINARY_MEDIA_TYPE}, not text/plain` },
+        text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `POST ${path} takes application/json${binary ? ` or ${BINARY_MEDIA_TYPE}` : ''}, not text/plain` },
       },
     },
     422: {
@@ -94,10 +116,10 @@ const body = {
  * A reply sent at once returns nothing, as a synchronous Fastify handler does; otherwise the promise
  * settles with the reply, which Fastify awaits.
  */
-const handler = (operation: Operation) =>
+const handler = (operation: Operation, schema: object = ComputeBody) =>
   function answer(this: FastifyRequest['server'], request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const answer = planAnswer(this, request, reply, operation);
-    const sent = andThen(readCompute(this, request, reply, operation, ComputeBody), (decoded) =>
+    const sent = andThen(readCompute(this, request, reply, operation, schema), (decoded) =>
       andThen(this.compute(request, reply, operation, decoded, answer), (result) => answer.send(result, { modelId: decoded.model.id, modelVersion: reply.getHeader('model-version') })),
     );
     return sent instanceof Promise ? (sent as unknown as Promise<void>) : undefined;
@@ -165,5 +187,61 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     handler(gradientOperation),
+  );
+
+  app.post(
+    '/hessian',
+    {
+      config,
+      schema: {
+        operationId: 'hessian',
+        tags: ['compute'],
+        summary: 'Evaluate F, ∇F and the Hessian ∇²F at a batch of points',
+        description: `F(y), ∇F(y) and ∇²F(y), d₀ × d₀ with respect to the point's coordinates, exactly (forward-over-reverse differentiation: the sweeps once, and once more each way for each of the d₀ coordinates; no finite differences). With a ReLU σ, σ″ is taken as 0, at its kink too. The binary answer holds the N values, the N·d₀ gradients, then the N·d₀² Hessian entries, row-major. ${BINARY_HOW_TO}`,
+        querystring: ComputeQuery,
+        response: {
+          200: {
+            description: 'The values, gradients and Hessians, one per point.',
+            content: {
+              'application/json': {
+                schema: HessianResponse,
+                examples: { onePoint: { summary: 'the Hessian at one point on the demo model', value: hessianExample } },
+              },
+              [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(true) },
+            },
+          },
+          ...errors('/hessian'),
+        },
+      },
+    },
+    handler(hessianOperation),
+  );
+
+  app.post(
+    '/hvp',
+    {
+      config: { ...config, body: { types: ['application/json'], limit: computeBodyLimit(app, 2) }, documentedBody: hvpBody },
+      schema: {
+        operationId: 'hessianVectorProduct',
+        tags: ['compute'],
+        summary: 'Evaluate F, ∇F and ∇²F·v at a batch of points, one direction v per point',
+        description:
+          'F(y), ∇F(y) and the Hessian–vector product ∇²F(y)·v, exactly, at the cost of about two gradients whatever d₀ is: the one to use when d₀ is large. `vectors` holds one direction per point, each with inputDim coordinates. The answer is JSON or, with Accept: application/octet-stream, raw float64s: the N values, the N·d₀ gradients, then the N·d₀ products.',
+        response: {
+          200: {
+            description: 'The values, gradients and Hessian–vector products, one per point.',
+            content: {
+              'application/json': {
+                schema: HvpResponse,
+                examples: { onePoint: { summary: 'the Hessian times (1, 0) at one point on the demo model', value: hvpExample } },
+              },
+              [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(true) },
+            },
+          },
+          ...errors('/hvp', ['points', 'vectors'], false),
+        },
+      },
+    },
+    handler(hessianVectorOperation, HvpBody),
   );
 };

@@ -60,6 +60,60 @@ export const GradientResponse = Type.Object(
   { additionalProperties: false, description: 'The value and gradient of the network at every point.' },
 );
 
+/** The Hessian at one point of the demo model, and the product with (1, 0) (a test keeps them in step). */
+export const hessianExample = {
+  modelId: 'demo',
+  modelVersion: 1,
+  values: [0.27701583406928443],
+  gradients: [[0.08008308634359138, -0.34667681253370525]],
+  hessians: [[[-0.034502406477782334, 0.016141165469458617], [0.016141165469458627, -0.007968719721612956]]],
+};
+export const hvpExample = { modelId: 'demo', modelVersion: 1, values: hessianExample.values, gradients: hessianExample.gradients, hessianVectorProducts: [hessianExample.hessians[0][0]] };
+
+export const HessianResponse = Type.Object(
+  {
+    modelId: ModelId,
+    modelVersion: usedVersion,
+    values,
+    gradients: Type.Array(Type.Array(Type.Number()), { description: '∇F(y) at each point.', examples: [hessianExample.gradients] }),
+    hessians: Type.Array(Type.Array(Type.Array(Type.Number())), {
+      description: '∇²F(y) at each point: d₀ rows of d₀ numbers, symmetric up to rounding.',
+      examples: [hessianExample.hessians],
+    }),
+  },
+  { additionalProperties: false, description: 'The value, gradient and Hessian of the network at every point.' },
+);
+
+const vectors = Type.Array(Type.Array(Type.Number(), { description: 'One direction: inputDim numbers.' }), {
+  minItems: 1,
+  description: 'One direction v per point, in the same order, each with the model\'s inputDim coordinates.',
+  examples: [[[1, 0]]],
+});
+
+export const HvpBody = Type.Object({ modelId: ModelId, modelVersion: Type.Optional(ModelVersion), points, vectors }, { additionalProperties: false });
+
+export const hvpBody = {
+  content: {
+    'application/json': {
+      schema: {
+        ...HvpBody,
+        'x-examples': { onePoint: { summary: 'the Hessian times (1, 0) at one point', value: { modelId: 'demo', points: [[0.5, -0.25]], vectors: [[1, 0]] } } },
+      },
+    },
+  },
+};
+
+export const HvpResponse = Type.Object(
+  {
+    modelId: ModelId,
+    modelVersion: usedVersion,
+    values,
+    gradients: Type.Array(Type.Array(Type.Number()), { description: '∇F(y) at each point.', examples: [hessianExample.gradients] }),
+    hessianVectorProducts: Type.Array(Type.Array(Type.Number()), { description: '∇²F(y)·v at each point, for its direction v.', examples: [hvpExample.hessianVectorProducts] }),
+  },
+  { additionalProperties: false, description: 'The value, gradient and Hessian–vector product of the network at every point.' },
+);
+
 export const BINARY_LAYOUT =
   'Raw little-endian float64s, point-major: N·inputDim numbers, point p at [p·inputDim, (p + 1)·inputDim). ' +
   'The model is given as ?modelId=. The length must be a positive multiple of 8·inputDim bytes, every number finite.';

@@ -1,0 +1,126 @@
+/**
+ * Second derivatives over HTTP: /hessian and /hvp against functorch's double autograd
+ * (scripts/fixtures/hessian_vectors.py) to 1e-10 relative, for every σ × η, with d₀ < d, with and
+ * without scaling, at saturated points, on this thread and the pool's; Hessians symmetric to
+ * rounding; /hvp equal to /hessian·v; finite differences of /gradient agreeing for every
+ * activation; the binary answer's layout.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hessianExample, hvpExample } from '../../src/http/schemas/compute.js';
+import { agrees } from '../helpers/fixtures.js';
+import { problemType, startApp } from '../helpers/app.js';
+
+interface HessianCase {
+  readonly case: string;
+  readonly model: Record<string, unknown>;
+  readonly points: number[][];
+  readonly vectors: number[][];
+  readonly values: number[];
+  readonly gradients: number[][];
+  readonly hessians: number[][][];
+  readonly hessianVectorProducts: number[][];
+}
+
+const cases: readonly HessianCase[] = JSON.parse(readFileSync(new URL('../fixtures/hessian-vectors.json', import.meta.url), 'utf8')).cases;
+const [here, pool] = await Promise.all([startApp({ WORKERS: '0' }), startApp({ WORKERS: '1', WORKER_MIN_FLOPS: '1' })]);
+
+const RTOL = 1e-10;
+const close = (got: number, want: number, what: string) => expect(agrees(got, want, RTOL), `${what}: ${got}, want ${want}`).toBe(true);
+
+describe('Hessians against functorch double autograd', () => {
+  it('cover every σ × η, scaled and not, with d₀ < d and saturated points', () => {
+    expect(new Set(cases.map((c) => `${c.model.activation}/${c.model.output}`)).size).toBe(6);
+    expect(cases.filter((c) => c.model.inputScaling !== undefined)).toHaveLength(6);
+    expect(cases.every((c) => (c.model.inputDim as number) < (c.model.W as number[][][])[0].length)).toBe(true);
+  });
+
+  describe.each([
+    ['this thread', here],
+    ['the pool', pool],
+  ] as const)('on %s', (_where, app) => {
+    it.each(cases.map((c) => [c.case, c] as const))('%s: /hessian and /hvp to 1e-10 relative', async (_name, fixture) => {
+      const modelId = (await app.http.post('/models').send(fixture.model).expect(201)).body.id;
+      const { body } = await app.http.post('/hessian').send({ modelId, points: fixture.points }).expect(200);
+      fixture.points.forEach((_, p) => {
+        close(body.values[p], fixture.values[p], `values[${p}]`);
+        fixture.gradients[p].forEach((g, i) => close(body.gradients[p][i], g, `gradients[${p}][${i}]`));
+        fixture.hessians[p].forEach((row, i) => row.forEach((x, j) => close(body.hessians[p][i][j], x, `hessians[${p}][${i}][${j}]`)));
+      });
+      const hvp = (await app.http.post('/hvp').send({ modelId, points: fixture.points, vectors: fixture.vectors }).expect(200)).body;
+      fixture.hessianVectorProducts.forEach((row, p) => row.forEach((x, i) => close(hvp.hessianVectorProducts[p][i], x, `hvp[${p}][${i}]`)));
+      expect(hvp.values).toEqual(body.values);
+    });
+  });
+
+  it('are symmetric to rounding, and /hvp is /hessian times v', async () => {
+    for (const fixture of cases) {
+      const modelId = (await here.http.post('/models').send(fixture.model).expect(201)).body.id;
+      const { hessians } = (await here.http.post('/hessian').send({ modelId, points: fixture.points }).expect(200)).body as { hessians: number[][][] };
+      const { hessianVectorProducts } = (await here.http.post('/hvp').send({ modelId, points: fixture.points, vectors: fixture.vectors }).expect(200)).body as { hessianVectorProducts: number[][] };
+      hessians.forEach((H, p) => {
+        const scale = Math.max(1e-300, ...H.flat().map(Math.abs));
+        H.forEach((row, i) => row.forEach((x, j) => expect(Math.abs(x - H[j][i]) / scale, `${fixture.case} point ${p} (${i}, ${j})`).toBeLessThan(1e-13)));
+        const product = H.map((row) => row.reduce((sum, x, j) => sum + x * fixture.vectors[p][j], 0));
+        product.forEach((x, i) => expect(Math.abs(x - hessianVectorProducts[p][i]) / scale, `${fixture.case} hvp ${p}[${i}]`).toBeLessThan(1e-12));
+      });
+    }
+  });
+});
+
+describe('finite differences of /gradient, for every activation', () => {
+  it.each(['tanh', 'sigmoid', 'relu'].flatMap((activation) => ['identity', 'logistic'].map((output) => [activation, output] as const)))(
+    'σ = %s, η = %s: central differences of the gradient agree with the Hessian',
+    async (activation, output) => {
+      const modelId = (await here.http.post('/models').send({ layers: 3, dim: 4, inputDim: 3, seed: 5, activation, output }).expect(201)).body.id;
+      const y = [0.31, -0.47, 0.23];
+      const H = (await here.http.post('/hessian').send({ modelId, points: [y] }).expect(200)).body.hessians[0] as number[][];
+      // A step near the cube root of the rounding unit balances truncation (O(ε²)) and rounding (O(u/ε)).
+      const step = 1e-5;
+      const shifted = y.flatMap((_, j) => [-1, 1].map((sign) => y.map((x, i) => (i === j ? x + sign * step : x))));
+      const { gradients } = (await here.http.post('/gradient').send({ modelId, points: shifted }).expect(200)).body as { gradients: number[][] };
+      // ReLU with the identity is piecewise linear: its Hessian is 0, and so must the differences be.
+      const scale = Math.max(1e-3, ...H.flat().map(Math.abs));
+      y.forEach((_, j) => {
+        const column = gradients[2 * j + 1].map((g, i) => (g - gradients[2 * j][i]) / (2 * step));
+        column.forEach((x, i) => expect(Math.abs(x - H[i][j]) / scale, `(${i}, ${j})`).toBeLessThan(1e-7));
+      });
+    },
+  );
+});
+
+describe('/hessian and /hvp answers', () => {
+  it('answer the documented examples', async () => {
+    expect((await here.http.post('/hessian').send({ modelId: 'demo', points: [[0.5, -0.25]] }).expect(200)).body).toEqual(hessianExample);
+    expect((await here.http.post('/hvp').send({ modelId: 'demo', points: [[0.5, -0.25]], vectors: [[1, 0]] }).expect(200)).body).toEqual(hvpExample);
+  });
+
+  it('binary: the values, the gradients, then the Hessians row-major, as float64s', async () => {
+    const points = Float64Array.of(0.5, -0.25, 1, 0);
+    const response = await here.http
+      .post('/hessian?modelId=demo')
+      .set('content-type', 'application/octet-stream')
+      .set('accept', 'application/octet-stream')
+      .send(Buffer.from(points.buffer))
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
+    const numbers = new Float64Array(new Uint8Array(response.body as Buffer).buffer);
+    expect(numbers).toHaveLength(2 + 4 + 8);
+    const json = (await here.http.post('/hessian').send({ modelId: 'demo', points: [[0.5, -0.25], [1, 0]] }).expect(200)).body;
+    expect([...numbers]).toEqual([...json.values, ...json.gradients.flat(), ...json.hessians.flat(2)]);
+  });
+
+  it('/hvp refuses a missing or misshapen direction, naming it', async () => {
+    const missing = await here.http.post('/hvp').send({ modelId: 'demo', points: [[0.5, -0.25]] }).expect(400).expect('content-type', problemType);
+    expect(missing.body.detail).toBe('vectors is required');
+    const ragged = await here.http.post('/hvp').send({ modelId: 'demo', points: [[0.5, -0.25]], vectors: [[1, 0, 0]] }).expect(422);
+    expect(ragged.body.detail).toBe("vectors[0] has 3 components, expected 2 (the model's inputDim)");
+    const fewer = await here.http.post('/hvp').send({ modelId: 'demo', points: [[0.5, -0.25], [1, 0]], vectors: [[1, 0]] }).expect(422);
+    expect(fewer.body.detail).toMatch(/vectors/);
+  });
+});
