@@ -21,7 +21,7 @@ import {
   hvpExample,
   HvpResponse,
 } from '../schemas/compute.js';
-import { problemResponses } from '../schemas/problem.js';
+import { bodyTimedOut, problemResponses } from '../schemas/problem.js';
 
 /**
  * The errors of a compute route, with an example of each as the route answers it; `inputs` are
@@ -61,12 +61,7 @@ const errors = (path: string, inputs: readonly string[] = ['points'], binary = t
         html: { summary: 'Accept: text/html', kind: 'not-acceptable', detail: `Accept 'text/html' allows neither application/json nor ${BINARY_MEDIA_TYPE}` },
       },
     },
-    408: {
-      description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
-      examples: {
-        stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' },
-      },
-    },
+    408: bodyTimedOut,
     413: {
       description: 'The body is over what the request can need (BODY_LIMIT at most), there are more points than MAX_POINTS, or the work is over MAX_REQUEST_FLOPS.',
       examples: {

@@ -28,7 +28,7 @@ import {
   VersionParams,
   WeightFileQuery,
 } from '../schemas/models.js';
-import { badPath, problemResponses, unknownModel, type ErrorResponse } from '../schemas/problem.js';
+import { badPath, bodyTimedOut, problemResponses, unknownModel, type ErrorResponse } from '../schemas/problem.js';
 
 const summary = ({ id, name, version, createdAt, model }: ModelRecord) => ({ id, name, version, ...modelShape(model), createdAt });
 
@@ -41,12 +41,9 @@ const createErrors = (route: string) => ({
             notANumber: { summary: 'a weight that is not a number', kind: 'invalid-request', detail: 'W[0][1][0] must be a finite number' },
           },
         },
-        408: {
-          description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
-          examples: { stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' } },
-        },
+        408: bodyTimedOut,
         409: {
-          description: 'The registry is full (MAX_MODELS, or MAX_REGISTRY_BYTES).',
+          description: 'The registry is full (MAX_MODELS, MAX_MODEL_VERSIONS, or MAX_REGISTRY_BYTES).',
           examples: { full: { summary: 'a registry that holds MAX_MODELS models', kind: 'registry-full', detail: 'the registry holds its limit of 1000 models (MAX_MODELS); delete one first' } },
         },
         413: {
@@ -60,7 +57,7 @@ const createErrors = (route: string) => ({
           },
         },
         415: {
-          description: 'The body is not application/json.',
+          description: 'The body is not application/json, application/x-npz or application/x-safetensors.',
           examples: { text: { summary: 'a body of text/plain', kind: 'unsupported-media-type', detail: `${route} takes application/json or application/x-npz or application/x-safetensors, not text/plain` } },
         },
         422: {

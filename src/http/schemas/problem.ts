@@ -68,6 +68,12 @@ export function problemResponses<const S extends number>(instance: string, respo
 export const examplePath = (pattern: string): string =>
   pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' ? 'demo' : name === 'kind' ? 'invalid-points' : name === 'version' ? '1' : name));
 
+/** The 408 of every route that reads a body. */
+export const bodyTimedOut: ErrorResponse = {
+  description: 'The request took longer than REQUEST_TIMEOUT_MS to arrive, or its body stopped arriving for BODY_STALL_TIMEOUT_MS.',
+  examples: { stalled: { summary: 'a body that stopped arriving', kind: 'request-timeout', detail: 'no byte of the body arrived for 30000 ms (BODY_STALL_TIMEOUT_MS)' } },
+};
+
 /** The 500 every route may answer. */
 export const internalError: ErrorResponse = {
   description: 'The service failed; the error is logged with the request id given in the detail.',
