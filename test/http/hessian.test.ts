@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { hessianExample, hvpExample } from '../../src/http/schemas/compute.js';
 import { agrees } from '../helpers/fixtures.js';
 import { problemType, startApp } from '../helpers/app.js';
+import { asBytes } from '../helpers/payloads.js';
 
 interface HessianCase {
   readonly case: string;
@@ -103,11 +104,7 @@ describe('/hessian and /hvp answers', () => {
       .set('accept', 'application/octet-stream')
       .send(Buffer.from(points.buffer))
       .buffer(true)
-      .parse((res, done) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => done(null, Buffer.concat(chunks)));
-      })
+      .parse(asBytes as never)
       .expect(200);
     const numbers = new Float64Array(new Uint8Array(response.body as Buffer).buffer);
     expect(numbers).toHaveLength(2 + 4 + 8);

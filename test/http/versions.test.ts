@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { problemType, startApp } from '../helpers/app.js';
+import { asBytes } from '../helpers/payloads.js';
 
 const { http } = await startApp({ MAX_MODEL_VERSIONS: '3' });
 
@@ -64,11 +65,7 @@ describe('compute requests and versions', () => {
       .set('accept', 'application/octet-stream')
       .send(points)
       .buffer(true)
-      .parse((response, done) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => done(null, Buffer.concat(chunks)));
-      })
+      .parse(asBytes as never)
       .expect(200);
     expect(binary.headers['model-version']).toBe('1');
     expect(new Float64Array(new Uint8Array(binary.body as Buffer).buffer)[0]).toBe(pinned.values[0]);

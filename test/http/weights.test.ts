@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agrees } from '../helpers/fixtures.js';
 import { problemType, startApp } from '../helpers/app.js';
+import { asBytes } from '../helpers/payloads.js';
 
 const folder = new URL('../fixtures/weights/', import.meta.url);
 const expected: Record<string, { options: Record<string, string>; parameters: Record<string, number[]>; points: number[][]; values: number[]; gradients: number[][] }> = JSON.parse(
@@ -35,11 +36,7 @@ const download = (path: string, type: string) =>
     .get(path)
     .set('accept', type)
     .buffer(true)
-    .parse((response, done) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => done(null, Buffer.concat(chunks)));
-    });
+    .parse(asBytes as never);
 
 function sameBits(got: number[], want: number[], what: string) {
   expect(got.length, what).toBe(want.length);
