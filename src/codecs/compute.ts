@@ -40,6 +40,10 @@ export function pointSetOf(name: string, array: NumericArray): PointSet {
   };
 }
 
+/** More points than an operation's own limit (Operation.maxPoints) allows. */
+const tooManyFor = (operation: Operation, field: string) =>
+  new LimitExceededError(field, `${field} has more than ${operation.maxPoints} points, the most /${operation.name} takes`);
+
 /**
  * A JSON compute body of the given schema (a `modelId` and one nested array per input of the
  * operation), at once when it is small and already here (see readDocument). The points are read
@@ -53,7 +57,7 @@ export function readJsonCompute(
   limits: ComputeLimits,
   allocate: (length: number) => Float64Array,
 ): ComputeRequest | Promise<ComputeRequest> {
-  const { maxPoints } = limits;
+  const maxPoints = Math.min(limits.maxPoints, operation.maxPoints ?? Number.POSITIVE_INFINITY);
   const document = readDocument<{ modelId: string; modelVersion?: number } & Record<string, NumericArray>>(source, schema, {
     allocate,
     limits: (field) => {
@@ -61,7 +65,7 @@ export function readJsonCompute(
       return {
         maxOuter: maxPoints,
         maxNumbers: maxPoints * widest,
-        tooManyOuter: () => tooManyPoints(field, maxPoints),
+        tooManyOuter: () => (operation.maxPoints !== undefined ? tooManyFor(operation, field) : tooManyPoints(field, maxPoints)),
         tooManyNumbers: () =>
           new LimitExceededError(field, `${field} holds more than ${maxPoints * widest} numbers: more than ${maxPoints} points (MAX_POINTS) of the widest model registered (inputDim ${widest}) can have`),
       };
@@ -69,7 +73,11 @@ export function readJsonCompute(
   });
   return andThen(document, (read) => {
     const inputs: Record<string, PointsInput> = {};
-    for (const name of operation.inputs) inputs[name] = pointSetOf(name, read[name]);
+    for (const name of operation.inputs) {
+      inputs[name] = pointSetOf(name, read[name]);
+      // A body parsed whole was not counted as it was read.
+      if (operation.maxPoints !== undefined && read[name].depths[0].first > operation.maxPoints) throw tooManyFor(operation, name);
+    }
     return { model: read.modelVersion === undefined ? { id: read.modelId } : { id: read.modelId, version: read.modelVersion }, inputs };
   });
 }

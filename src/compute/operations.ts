@@ -10,6 +10,8 @@
  */
 import {
   evaluateInto,
+  gradientCheckInto,
+  hessianCheckInto,
   hessianInto,
   hessianVectorInto,
   scaleDirections,
@@ -17,6 +19,7 @@ import {
   scaleHessians,
   scaleInputs,
   scaleValues,
+  traceInto,
   valueAndGradientInto,
   type Affine,
   type ResNetModel,
@@ -48,6 +51,8 @@ export interface Operation {
    * pool threshold (WORKER_MIN_FLOPS) count them.
    */
   flops(model: ResNetModel): number;
+  /** The most points one request may bring, when fewer than MAX_POINTS (an answer that grows fast with the model). */
+  readonly maxPoints?: number;
   /**
    * Computes n points of the network F̃ alone: `inputs` and `outputs` are in the order above, each
    * n·size long. Called through runKernel, which applies the model's scaling.
@@ -110,12 +115,60 @@ export const hessianVectorOperation: Operation = {
   kernel: (model, [points, vectors], [values, gradients, products]) => hessianVectorInto(model, points, vectors, values, gradients, products),
 };
 
+const gradientDifferences: Output = { name: 'finiteDifferences', shape: (model) => [model.inputDim], size: (model) => model.inputDim, rescale: scaleGradients };
+const hessianDifferences: Output = { ...hessian, name: 'finiteDifferences' };
+
+/** The gradient, and central differences of F beside it (?check=fd): 2·d₀ more forward sweeps a point. */
+export const gradientCheckOperation: Operation = {
+  name: 'gradient-check',
+  inputs: ['points'],
+  outputs: [value, gradient, gradientDifferences],
+  flops: (model) => sweepFlops(model) * (1 + model.inputDim),
+  kernel: (model, [points], [values, gradients, differences]) => gradientCheckInto(model, points, values, gradients, differences),
+};
+
+/** The Hessian, and central differences of ∇F beside it (?check=fd): 2·d₀ more gradients a point. */
+export const hessianCheckOperation: Operation = {
+  name: 'hessian-check',
+  inputs: ['points'],
+  outputs: [value, gradient, hessian, hessianDifferences],
+  flops: (model) => sweepFlops(model) * (1 + 3 * model.inputDim),
+  kernel: (model, [points], [values, gradients, hessians, differences]) => hessianCheckInto(model, points, values, gradients, hessians, differences),
+};
+
+/** Z^(0) … Z^(K): the network's own states, at the scaled point; no rescaling. */
+const states: Output = { name: 'states', shape: (model) => [model.layers + 1, model.dim], size: (model) => (model.layers + 1) * model.dim, rescale: () => {} };
+/** A^(K) … A^(0), indexed by k: derivatives of F̃, so of F they are s times as large. */
+const adjoints: Output = {
+  name: 'adjoints',
+  shape: (model) => [model.layers + 1, model.dim],
+  size: (model) => (model.layers + 1) * model.dim,
+  rescale: (affine, results) => {
+    for (let i = 0; i < results.length; i++) results[i] *= affine.s;
+  },
+};
+
+/** The most points /trace takes: its answer holds 2·(K + 1)·d numbers for each. */
+export const MAX_TRACE_POINTS = 16;
+
+export const traceOperation: Operation = {
+  name: 'trace',
+  maxPoints: MAX_TRACE_POINTS,
+  inputs: ['points'],
+  outputs: [value, gradient, states, adjoints],
+  flops: sweepFlops,
+  kernel: (model, [points], [values, gradients, zs, as]) => traceInto(model, points, values, gradients, zs, as),
+};
+
 /** Every operation, by name: the worker threads find their kernels here. */
 export const operations: Readonly<Record<string, Operation>> = {
   evaluate,
   gradient: gradientOperation,
   hessian: hessianOperation,
   hvp: hessianVectorOperation,
+  'gradient-check': gradientCheckOperation,
+  'hessian-check': hessianCheckOperation,
+  trace: traceOperation,
 };
 
 /**

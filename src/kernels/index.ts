@@ -18,6 +18,8 @@ export * from './scaling.js';
 export * from './random.js';
 export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
 export { hessianInto, hessianVectorInto } from './second.js';
+export { FD_STEP_FACTOR, gradientCheckInto, hessianCheckInto } from './check.js';
+export { traceInto } from './trace.js';
 export { simdAvailable } from './simd/index.js';
 
 export interface ValueAndGradient {

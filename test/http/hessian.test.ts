@@ -6,8 +6,9 @@
  * activation; the binary answer's layout.
  */
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { hessianExample, hvpExample } from '../../src/http/schemas/compute.js';
+import { hessianExample, hvpExample, MAX_TRACE_POINTS, traceExample } from '../../src/http/schemas/compute.js';
 import { agrees } from '../helpers/fixtures.js';
 import { problemType, startApp } from '../helpers/app.js';
 import { asBytes } from '../helpers/payloads.js';
@@ -119,5 +120,78 @@ describe('/hessian and /hvp answers', () => {
     expect(ragged.body.detail).toBe("vectors[0] has 3 components, expected 2 (the model's inputDim)");
     const fewer = await here.http.post('/hvp').send({ modelId: 'demo', points: [[0.5, -0.25], [1, 0]], vectors: [[1, 0]] }).expect(422);
     expect(fewer.body.detail).toMatch(/vectors/);
+  });
+});
+
+describe('?check=fd', () => {
+  it.each(['tanh', 'sigmoid', 'relu'].flatMap((activation) => ['identity', 'logistic'].map((output) => [activation, output] as const)))(
+    'σ = %s, η = %s: /gradient and /hessian answer central differences that agree with the exact derivatives',
+    async (activation, output) => {
+      const modelId = (await here.http.post('/models').send({ layers: 3, dim: 4, inputDim: 3, seed: 11, activation, output, inputScaling: { scale: [2, -0.5, 1], offset: [0, 0.1, 0] } }).expect(201)).body.id;
+      const points = [[0.31, -0.47, 0.23], [-0.2, 0.6, 0.05]];
+      const gradient = (await here.http.post('/gradient?check=fd').send({ modelId, points }).expect(200)).body;
+      expect(gradient.check).toMatchObject({ method: 'central differences', stepFactor: Math.cbrt(2 ** -52) });
+      expect(gradient.check.maxRelativeDifference).toBeLessThan(1e-8);
+      const largest = Math.max(...gradient.gradients.map((g: number[], p: number) => Math.max(...g.map((x, i) => Math.abs(x - gradient.finiteDifferences[p][i]))) / Math.max(...g.map(Math.abs))));
+      expect(gradient.check.maxRelativeDifference).toBe(largest);
+      const hessian = (await here.http.post('/hessian?check=fd').send({ modelId, points }).expect(200)).body;
+      expect(hessian.check.maxRelativeDifference).toBeLessThan(1e-6);
+      expect(hessian.finiteDifferences).toHaveLength(2);
+      const plain = (await here.http.post('/hessian').send({ modelId, points }).expect(200)).body;
+      expect(plain).not.toHaveProperty('check');
+      expect(hessian.hessians).toEqual(plain.hessians);
+    },
+  );
+
+  it('is refused where there is nothing to check', async () => {
+    const refused = await here.http.post('/evaluate?check=fd').send({ modelId: 'demo', points: [[0, 0]] }).expect(400);
+    expect(refused.body.detail).toMatch(/check/);
+  });
+});
+
+describe('/trace', () => {
+  it('answers the states and adjoints of the sweeps: Z^(0) the padded point, A^(0) the gradient, the documented example', async () => {
+    const { body } = await here.http.post('/trace').send({ modelId: 'demo', points: [[0.5, -0.25]] }).expect(200);
+    expect(body).toEqual(traceExample);
+    expect(body.states[0]).toHaveLength(9);
+    expect(body.states[0][0]).toEqual([0.5, -0.25, 0, 0]);
+    const gradient = (await here.http.post('/gradient').send({ modelId: 'demo', points: [[0.5, -0.25]] }).expect(200)).body;
+    expect(body.adjoints[0][0].slice(0, 2)).toEqual(gradient.gradients[0]);
+  });
+
+  it('follows the scaling: states at the scaled point, adjoints of F', async () => {
+    const fixture = cases.find((c) => c.model.inputScaling !== undefined && c.model.activation === 'tanh')!;
+    const modelId = (await here.http.post('/models').send(fixture.model).expect(201)).body.id;
+    const { body } = await here.http.post('/trace').send({ modelId, points: fixture.points.slice(0, 2) }).expect(200);
+    const { scale, offset } = fixture.model.inputScaling as { scale: number[]; offset: number[] };
+    const s = (fixture.model.outputScaling as { scale: number }).scale;
+    fixture.points.slice(0, 2).forEach((y, p) => {
+      y.forEach((yi, i) => expect(body.states[p][0][i]).toBe(scale[i] * yi + offset[i]));
+      fixture.gradients[p].forEach((g, i) => close(body.gradients[p][i], g, `gradients[${p}][${i}]`));
+      // ∇F = s · a ⊙ A^(0) of the network; the answer's adjoints are already s times the network's.
+      body.adjoints[p][0].slice(0, 3).forEach((x: number, i: number) => close(scale[i] * x, body.gradients[p][i], `adjoint ${i}`));
+      expect(Math.sign(s)).toBe(-1);
+    });
+  });
+
+  it(`takes at most ${MAX_TRACE_POINTS} points`, async () => {
+    const points = Array.from({ length: MAX_TRACE_POINTS + 1 }, () => [0, 0]);
+    const refused = await here.http.post('/trace').send({ modelId: 'demo', points }).expect(413);
+    expect(refused.body.detail).toBe(`points has more than ${MAX_TRACE_POINTS} points, the most /trace takes`);
+  });
+});
+
+describe('/trace with a large body', () => {
+  it('refuses more than MAX_TRACE_POINTS points however long the body is, as a small body is refused', async () => {
+    const points = Array.from({ length: 5000 }, () => [0.123456789, -0.987654321]);
+    const body = JSON.stringify({ modelId: 'demo', points });
+    expect(body.length).toBeGreaterThan(64 * 1024);
+    // fetch, as a client does: the service answers before the body has ended, and closes the connection.
+    await here.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = here.app.server.address() as AddressInfo;
+    const refused = await fetch(`http://127.0.0.1:${port}/trace`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(refused.status).toBe(413);
+    expect(refused.headers.get('connection')).toBe('close');
+    expect(((await refused.json()) as { detail: string }).detail).toBe(`points has more than ${MAX_TRACE_POINTS} points, the most /trace takes`);
   });
 });

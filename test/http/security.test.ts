@@ -81,7 +81,7 @@ describe('key rotation (API_KEYS) and guarded reads (PROTECT_READS)', async () =
         }
       }
     }
-    expect(secured.sort()).toEqual(['DELETE /models/{id}', 'DELETE /models/{id}/versions/{version}', 'GET /models', 'GET /models/{id}', 'GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'POST /evaluate', 'POST /gradient', 'POST /hessian', 'POST /hvp', 'POST /models', 'PUT /models/{id}']);
+    expect(secured.sort()).toEqual(['DELETE /models/{id}', 'DELETE /models/{id}/versions/{version}', 'GET /models', 'GET /models/{id}', 'GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'POST /evaluate', 'POST /gradient', 'POST /hessian', 'POST /hvp', 'POST /models', 'POST /trace', 'PUT /models/{id}']);
     const file = join(mkdtempSync(join(tmpdir(), 'openapi-')), 'guarded.json');
     writeFileSync(file, JSON.stringify(spec));
     const { stdout } = await promisify(execFile)(new URL('../../node_modules/.bin/redocly', import.meta.url).pathname, ['lint', file, '--format=json'], {

@@ -75,6 +75,11 @@ const replays: Record<string, Replay> = {
   ...computeReplays('/gradient'),
   ...computeReplays('/hessian'),
   ...Object.fromEntries(
+    Object.entries(computeReplays('/trace'))
+      .filter(([key]) => !key.endsWith('binaryWithoutModel'))
+      .map(([key, replay]) => [key, key.endsWith('tooManyPoints') ? { ...replay, body: `{"modelId": "demo", "points": [${'[0],'.repeat(16)}[0]]}` } : replay]),
+  ),
+  ...Object.fromEntries(
     Object.entries(computeReplays('/hvp'))
       .filter(([key]) => !key.endsWith('binaryWithoutModel'))
       .map(([key, replay]) => [key, typeof replay.body === 'string' && replay.body.includes('"points": [[') ? { ...replay, body: replay.body.replace(/"points": (\[\[.*\]\])\}$/, (_, points: string) => `"points": ${points}, "vectors": ${points}}`) } : replay]),

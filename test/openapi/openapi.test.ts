@@ -58,6 +58,7 @@ describe('the OpenAPI document', () => {
         'POST /gradient',
         'POST /hessian',
         'POST /hvp',
+        'POST /trace',
         'POST /models',
       ].sort(),
     );
@@ -97,7 +98,7 @@ describe('the OpenAPI document', () => {
       expect(parameter.description, parameter.name).toBeTruthy();
       // ?modelId=, ?modelVersion= and a weight file's options go without an example, so that
       // Swagger UI does not send them with JSON bodies.
-      if (!['modelId', 'modelVersion', ...WEIGHT_FILE_OPTIONS].includes(parameter.name)) expect(parameter.example, parameter.name).toBeDefined();
+      if (!['modelId', 'modelVersion', 'check', ...WEIGHT_FILE_OPTIONS].includes(parameter.name)) expect(parameter.example, parameter.name).toBeDefined();
     }
     // Raw float64s have no text to show; their description says how to send them.
     const textual = Object.entries(op.requestBody?.content ?? {}).filter(([, media]) => media.schema.format !== 'binary');

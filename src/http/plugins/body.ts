@@ -283,6 +283,9 @@ export class RequestBody implements ByteSource, WatchedBody {
         if (error) {
           raw.pause();
           inflater?.destroy();
+          // The rest of a refused body is never read: the answer closes the connection, so that
+          // neither side waits on the bytes still coming.
+          if (!raw.complete && !this.reply.sent) this.reply.header('connection', 'close');
           reject(error);
         } else resolve();
       };

@@ -2,7 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BINARY_MEDIA_TYPE } from '../../codecs/compute.js';
 import { andThen } from '../../codecs/source.js';
-import { evaluate, gradientOperation, hessianOperation, hessianVectorOperation, type Operation } from '../../compute/operations.js';
+import {
+  evaluate,
+  gradientCheckOperation,
+  gradientOperation,
+  hessianCheckOperation,
+  hessianOperation,
+  hessianVectorOperation,
+  traceOperation,
+  type Operation,
+} from '../../compute/operations.js';
+import { FD_STEP_FACTOR } from '../../kernels/index.js';
 import { planAnswer, readCompute } from '../exchange.js';
 import { computeBodyLimit } from '../limits.js';
 import {
@@ -20,6 +30,12 @@ import {
   hvpBody,
   hvpExample,
   HvpResponse,
+  CheckedComputeQuery,
+  MAX_TRACE_POINTS,
+  TraceBody,
+  TraceResponse,
+  traceBody,
+  traceExample,
 } from '../schemas/compute.js';
 import { bodyTimedOut, problemResponses } from '../schemas/problem.js';
 
@@ -27,7 +43,7 @@ import { bodyTimedOut, problemResponses } from '../schemas/problem.js';
  * The errors of a compute route, with an example of each as the route answers it; `inputs` are
  * its per-point inputs, and `binary` whether it takes raw float64s.
  */
-const errors = (path: string, inputs: readonly string[] = ['points'], binary = true) =>
+const errors = (path: string, inputs: readonly string[] = ['points'], binary = true, tooManyPoints = 'points has more than 1000000 points, the limit (MAX_POINTS)') =>
   problemResponses(path, {
     400: {
       description:
@@ -65,7 +81,7 @@ const errors = (path: string, inputs: readonly string[] = ['points'], binary = t
     413: {
       description: 'The body is over what the request can need (BODY_LIMIT at most), there are more points than MAX_POINTS, or the work is over MAX_REQUEST_FLOPS.',
       examples: {
-        tooManyPoints: { summary: 'more points than MAX_POINTS', kind: 'content-too-large', detail: 'points has more than 1000000 points, the limit (MAX_POINTS)' },
+        tooManyPoints: { summary: 'more points than the route takes', kind: 'content-too-large', detail: tooManyPoints },
       },
     },
     415: {
@@ -111,14 +127,41 @@ const body = {
  * A reply sent at once returns nothing, as a synchronous Fastify handler does; otherwise the promise
  * settles with the reply, which Fastify awaits.
  */
-const handler = (operation: Operation, schema: object = ComputeBody) =>
+const handler = (plain: Operation, schema: object = ComputeBody, checked?: Operation) =>
   function answer(this: FastifyRequest['server'], request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
+    const check = checked !== undefined && (request.query as { check?: string }).check === 'fd';
+    const operation = check ? checked : plain;
     const answer = planAnswer(this, request, reply, operation);
     const sent = andThen(readCompute(this, request, reply, operation, schema), (decoded) =>
-      andThen(this.compute(request, reply, operation, decoded, answer), (result) => answer.send(result, { modelId: decoded.model.id, modelVersion: reply.getHeader('model-version') })),
+      andThen(this.compute(request, reply, operation, decoded, answer), (result) => {
+        const head: Record<string, unknown> = { modelId: decoded.model.id, modelVersion: reply.getHeader('model-version') };
+        if (check) {
+          // The exact derivative is the output before the differences.
+          const maxRelativeDifference = largestDisagreement(result.outputs.at(-2)!, result.outputs.at(-1)!, result.count);
+          reply.header('check-max-relative-difference', String(maxRelativeDifference));
+          head.check = { method: 'central differences', stepFactor: FD_STEP_FACTOR, maxRelativeDifference };
+        }
+        return answer.send(result, head);
+      }),
     );
     return sent instanceof Promise ? (sent as unknown as Promise<void>) : undefined;
   };
+
+/** The largest, over the points, of max |difference − exact| / max |exact| at the point. */
+function largestDisagreement(exact: Float64Array, differences: Float64Array, count: number): number {
+  const size = exact.length / count;
+  let largest = 0;
+  for (let p = 0; p < count; p++) {
+    let scale = 0;
+    let gap = 0;
+    for (let i = p * size; i < (p + 1) * size; i++) {
+      scale = Math.max(scale, Math.abs(exact[i]));
+      gap = Math.max(gap, Math.abs(differences[i] - exact[i]));
+    }
+    if (gap > 0) largest = Math.max(largest, gap / Math.max(scale, Number.MIN_VALUE));
+  }
+  return largest;
+}
 
 export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const config = { access: 'read' as const, body: { types: ['application/json', BINARY_MEDIA_TYPE], limit: computeBodyLimit(app) }, documentedBody: body };
@@ -160,7 +203,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['compute'],
         summary: 'Evaluate F and ∇F at a batch of points',
         description: `F(y) and its gradient with respect to the point's coordinates, from one forward and one backward sweep per point; no Jacobian is formed. The points come as JSON or as raw float64s; the answer is JSON or, with Accept: application/octet-stream, raw float64s. ${BINARY_HOW_TO}`,
-        querystring: ComputeQuery,
+        querystring: CheckedComputeQuery,
         response: {
           200: {
             description: 'The values and gradients, one per point.',
@@ -181,7 +224,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    handler(gradientOperation),
+    handler(gradientOperation, ComputeBody, gradientCheckOperation),
   );
 
   app.post(
@@ -193,7 +236,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['compute'],
         summary: 'Evaluate F, ∇F and the Hessian ∇²F at a batch of points',
         description: `F(y), ∇F(y) and ∇²F(y), d₀ × d₀ with respect to the point's coordinates, exactly (forward-over-reverse differentiation: the sweeps once, and once more each way for each of the d₀ coordinates; no finite differences). With a ReLU σ, σ″ is taken as 0, at its kink too. The binary answer holds the N values, the N·d₀ gradients, then the N·d₀² Hessian entries, row-major. ${BINARY_HOW_TO}`,
-        querystring: ComputeQuery,
+        querystring: CheckedComputeQuery,
         response: {
           200: {
             description: 'The values, gradients and Hessians, one per point.',
@@ -209,7 +252,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    handler(hessianOperation),
+    handler(hessianOperation, ComputeBody, hessianCheckOperation),
   );
 
   app.post(
@@ -238,5 +281,26 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     handler(hessianVectorOperation, HvpBody),
+  );
+
+  app.post(
+    '/trace',
+    {
+      config: { ...config, body: { types: ['application/json'], limit: computeBodyLimit(app) }, documentedBody: traceBody },
+      schema: {
+        operationId: 'trace',
+        tags: ['compute'],
+        summary: 'Trace the sweeps: every layer state and every adjoint, for a few points',
+        description: `The forward states Z^(0) … Z^(K) and the backward adjoints A^(K) … A^(0) that one gradient computes, as the seed's pseudo-code names them, for at most ${MAX_TRACE_POINTS} points: for people learning the backward sweep, and for debugging a model. JSON only.`,
+        response: {
+          200: {
+            description: 'The value, gradient, states and adjoints at each point.',
+            content: { 'application/json': { schema: TraceResponse, examples: { onePoint: { summary: 'the sweeps at one point of the demo model', value: traceExample } } } },
+          },
+          ...errors('/trace', ['points'], false, `points has more than ${MAX_TRACE_POINTS} points, the most /trace takes`),
+        },
+      },
+    },
+    handler(traceOperation, TraceBody),
   );
 };
