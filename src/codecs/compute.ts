@@ -87,9 +87,39 @@ export function readJsonCompute(
  * apart (the query string). A body whose length is declared is handed over still arriving, so
  * that a large batch computes as it comes in; any other is gathered first.
  */
-export async function readBinaryCompute(source: ByteSource, model: ModelRef, allocateBytes: (length: number) => Uint8Array): Promise<ComputeRequest> {
-  const points = source.declaredLength !== null ? incoming(source, source.declaredLength) : await gathered(source, allocateBytes);
-  return { model, inputs: { points } };
+export async function readBinaryCompute(
+  source: ByteSource,
+  model: ModelRef,
+  allocateBytes: (length: number) => Uint8Array,
+  names: readonly string[] = ['points'],
+): Promise<ComputeRequest> {
+  if (names.length === 1) {
+    const points = source.declaredLength !== null ? incoming(source, source.declaredLength) : await gathered(source, allocateBytes);
+    return { model, inputs: { points } };
+  }
+  // Several inputs (points, then vectors): the body is read whole and cut into equal parts, one per input.
+  const whole = await gathered(source, allocateBytes);
+  const bytes = new Uint8Array(whole.byteLength);
+  await whole.fill(bytes, () => {});
+  if (bytes.length % (8 * names.length) !== 0) {
+    throw new MalformedPointsError(`the body holds ${bytes.length} bytes; ${names.join(' and ')} need ${names.length} equal parts of whole float64s, one after another`);
+  }
+  const part = bytes.length / names.length;
+  const inputs: Record<string, PointsInput> = {};
+  names.forEach((name, i) => {
+    const slice = bytes.subarray(i * part, (i + 1) * part);
+    inputs[name] = {
+      kind: 'incoming',
+      name,
+      part: `the body's ${name} (part ${i + 1} of ${names.length})`,
+      byteLength: part,
+      async fill(into, arrived) {
+        into.set(slice);
+        arrived(part);
+      },
+    };
+  });
+  return { model, inputs };
 }
 
 function incoming(source: ByteSource, byteLength: number): IncomingPoints {

@@ -27,6 +27,8 @@ export interface IncomingPoints {
   readonly kind: 'incoming';
   readonly name: string;
   readonly byteLength: number;
+  /** What the bytes are in messages, when not the whole body: `the body's points`. */
+  readonly part?: string;
   /** Reads the bytes, in order, into `into` (exactly byteLength long); `arrived` hears of each chunk. */
   fill(into: Uint8Array, arrived: (received: number) => void): Promise<void>;
 }
@@ -42,8 +44,8 @@ export function pointSetOfBytes(name: string, bytes: Uint8Array, width: number, 
   return { kind: 'set', name, count: bytes.length / 8 / width, data, width, irregular: null, finite: false };
 }
 
-export const wholePoints = (byteLength: number, width: number): MalformedPointsError =>
-  new MalformedPointsError(`the body has ${byteLength} bytes, not a positive multiple of ${8 * width} (inputDim ${width} float64s a point)`);
+export const wholePoints = (byteLength: number, width: number, part = 'the body'): MalformedPointsError =>
+  new MalformedPointsError(`${part} has ${byteLength} bytes, not a positive multiple of ${8 * width} (inputDim ${width} float64s a point)`);
 
 /** Refuses more points than the limit, before anything of their size is allocated. */
 export function checkPointCount(name: string, count: number, maxPoints: number): void {
@@ -67,7 +69,7 @@ export function checkWidth(points: PointSet, inputDim: number): void {
 /** Arriving raw points: a whole number of points of inputDim float64s, within the limit; returns how many. */
 export function checkByteLength(points: IncomingPoints, inputDim: number, maxPoints: number): number {
   const pointBytes = 8 * inputDim;
-  if (points.byteLength === 0 || points.byteLength % pointBytes !== 0) throw wholePoints(points.byteLength, inputDim);
+  if (points.byteLength === 0 || points.byteLength % pointBytes !== 0) throw wholePoints(points.byteLength, inputDim, points.part);
   const count = points.byteLength / pointBytes;
   checkPointCount(points.name, count, maxPoints);
   return count;

@@ -56,7 +56,7 @@ export function readCompute(
     return readBinaryCompute(body, version === undefined ? { id: query.modelId } : { id: query.modelId, version }, (length) => {
       const room = app.work(request, reply).float64(Math.ceil(length / 8));
       return new Uint8Array(room.buffer, room.byteOffset, length);
-    });
+    }, operation.inputs);
   }
   const decoded = readJsonCompute(body, schema, operation, limitsOf(app), float64For(app, request, reply));
   // A JSON body names its model (and version); a ?modelId= or ?modelVersion= beside it must name the same.

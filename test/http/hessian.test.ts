@@ -195,3 +195,29 @@ describe('/trace with a large body', () => {
     expect(((await refused.json()) as { detail: string }).detail).toBe(`points has more than ${MAX_TRACE_POINTS} points, the most /trace takes`);
   });
 });
+
+describe('/hvp with raw float64s', () => {
+  it('takes the points, then the directions, and answers the same numbers as JSON', async () => {
+    const points = [[0.5, -0.25], [1, 0], [-0.3, 0.7]];
+    const vectors = [[1, 0], [0.5, -2], [0, 1]];
+    const body = Buffer.from(Float64Array.from([...points.flat(), ...vectors.flat()]).buffer);
+    const response = await here.http
+      .post('/hvp?modelId=demo')
+      .set('content-type', 'application/octet-stream')
+      .set('accept', 'application/octet-stream')
+      .send(body)
+      .buffer(true)
+      .parse(asBytes as never)
+      .expect(200);
+    const numbers = [...new Float64Array(new Uint8Array(response.body as Buffer).buffer)];
+    const json = (await here.http.post('/hvp').send({ modelId: 'demo', points, vectors }).expect(200)).body;
+    expect(numbers).toEqual([...json.values, ...json.gradients.flat(), ...json.hessianVectorProducts.flat()]);
+  });
+
+  it('refuses a body that does not cut into two equal parts of whole float64s, and parts of the wrong width', async () => {
+    const odd = await here.http.post('/hvp?modelId=demo').set('content-type', 'application/octet-stream').send(Buffer.alloc(24)).expect(400).expect('content-type', problemType);
+    expect(odd.body.detail).toBe('the body holds 24 bytes; points and vectors need 2 equal parts of whole float64s, one after another');
+    const narrow = await here.http.post('/hvp?modelId=demo').set('content-type', 'application/octet-stream').send(Buffer.alloc(48)).expect(400);
+    expect(narrow.body.detail).toBe("the body's points (part 1 of 2) has 24 bytes, not a positive multiple of 16 (inputDim 2 float64s a point)");
+  });
+});

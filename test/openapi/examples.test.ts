@@ -80,9 +80,7 @@ const replays: Record<string, Replay> = {
       .map(([key, replay]) => [key, key.endsWith('tooManyPoints') ? { ...replay, body: `{"modelId": "demo", "points": [${'[0],'.repeat(16)}[0]]}` } : replay]),
   ),
   ...Object.fromEntries(
-    Object.entries(computeReplays('/hvp'))
-      .filter(([key]) => !key.endsWith('binaryWithoutModel'))
-      .map(([key, replay]) => [key, typeof replay.body === 'string' && replay.body.includes('"points": [[') ? { ...replay, body: replay.body.replace(/"points": (\[\[.*\]\])\}$/, (_, points: string) => `"points": ${points}, "vectors": ${points}}`) } : replay]),
+    Object.entries(computeReplays('/hvp')).map(([key, replay]) => [key, typeof replay.body === 'string' && replay.body.includes('"points": [[') ? { ...replay, body: replay.body.replace(/"points": (\[\[.*\]\])\}$/, (_, points: string) => `"points": ${points}, "vectors": ${points}}`) } : replay]),
   ),
   ...modelReplays,
   'GET /models 401 missingKey': { method: 'GET', url: '/models', env: keyed, keyed: true },

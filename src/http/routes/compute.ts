@@ -258,13 +258,14 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/hvp',
     {
-      config: { ...config, body: { types: ['application/json'], limit: computeBodyLimit(app, 2) }, documentedBody: hvpBody },
+      config: { ...config, body: { types: ['application/json', BINARY_MEDIA_TYPE], limit: computeBodyLimit(app, 2) }, documentedBody: hvpBody },
       schema: {
         operationId: 'hessianVectorProduct',
         tags: ['compute'],
+        querystring: ComputeQuery,
         summary: 'Evaluate F, ∇F and ∇²F·v at a batch of points, one direction v per point',
         description:
-          'F(y), ∇F(y) and the Hessian–vector product ∇²F(y)·v, exactly, at the cost of about two gradients whatever d₀ is: the one to use when d₀ is large. `vectors` holds one direction per point, each with inputDim coordinates. The answer is JSON or, with Accept: application/octet-stream, raw float64s: the N values, the N·d₀ gradients, then the N·d₀ products.',
+          'F(y), ∇F(y) and the Hessian–vector product ∇²F(y)·v, exactly, at the cost of about two gradients whatever d₀ is: the one to use when d₀ is large. `vectors` holds one direction per point, each with inputDim coordinates. As raw float64s (application/octet-stream, the model in ?modelId=), the body is the N points followed by the N directions. The answer is JSON or, with Accept: application/octet-stream, raw float64s: the N values, the N·d₀ gradients, then the N·d₀ products.',
         response: {
           200: {
             description: 'The values, gradients and Hessian–vector products, one per point.',
@@ -276,7 +277,7 @@ export const computeRoutes: FastifyPluginAsyncTypebox = async (app) => {
               [BINARY_MEDIA_TYPE]: { schema: binaryAnswer(true) },
             },
           },
-          ...errors('/hvp', ['points', 'vectors'], false),
+          ...errors('/hvp', ['points', 'vectors']),
         },
       },
     },

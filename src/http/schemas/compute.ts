@@ -127,6 +127,13 @@ export const hvpBody = {
         'x-examples': { onePoint: { summary: 'the Hessian times (1, 0) at one point', value: { modelId: 'demo', points: [[0.5, -0.25]], vectors: [[1, 0]] } } },
       },
     },
+    'application/octet-stream': {
+      schema: Type.Unsafe<Uint8Array>({
+        type: 'string',
+        format: 'binary',
+        description: 'Raw little-endian float64s: the N points (N·inputDim numbers, point-major), then the N directions in the same layout; the model in ?modelId=.',
+      }),
+    },
   },
 };
 
