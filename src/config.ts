@@ -24,7 +24,7 @@ export const configSchema = Type.Object({
   MAX_POINTS: Type.Integer({
     minimum: 1,
     default: 1_000_000,
-    description: 'Most points in one /evaluate or /gradient request; more get 413.',
+    description: 'Most points in one compute request (/evaluate, /gradient, /hessian, /hvp; /trace takes 16); more get 413.',
   }),
   MAX_MODEL_WEIGHTS: Type.Integer({
     minimum: 1,
@@ -101,7 +101,7 @@ export const configSchema = Type.Object({
   ),
   PROTECT_READS: Type.Boolean({
     default: false,
-    description: 'With a key set, also guard /evaluate, /gradient and the GETs of /models. Health and metrics stay open.',
+    description: 'With a key set, also guard the compute routes (/evaluate, /gradient, /hessian, /hvp, /trace) and the GETs of /models. Health and metrics stay open.',
   }),
   RATE_LIMIT_MAX: Type.Integer({
     minimum: 0,
