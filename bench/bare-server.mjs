@@ -43,7 +43,7 @@ if (layers.has('compute')) {
     points.forEach((point, i) => flat.set(point, i * d));
     const { values, gradients } = valueAndGradient(model, flat);
     const rows = Array.from(values, (_, i) => Array.from(gradients.subarray(i * d, (i + 1) * d)));
-    return reply.type('application/json; charset=utf-8').send(JSON.stringify({ modelId, values: Array.from(values), gradients: rows }));
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify({ modelId, modelVersion: 1, values: Array.from(values), gradients: rows }));
   };
 }
 app.post('/gradient', options, handler);
