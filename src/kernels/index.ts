@@ -20,6 +20,7 @@ export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
 export { hessianInto, hessianVectorInto } from './second.js';
 export { FD_STEP_FACTOR, gradientCheckInto, hessianCheckInto } from './check.js';
 export { traceInto } from './trace.js';
+export * from './flows.js';
 export { simdAvailable } from './simd/index.js';
 
 export interface ValueAndGradient {

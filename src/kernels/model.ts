@@ -145,5 +145,8 @@ function frozenCopy<T>(value: T): T {
 }
 
 /** The number of learned scalars: K·d² weights, K·d biases, d in w, and μ (h is a fixed step). */
+/** A forward and a backward sweep: K products of d×d by d each way, counted as 4·K·d² a point. */
+export const sweepFlops = (model: Pick<ResNetModel, 'layers' | 'dim'>): number => 4 * model.layers * model.dim * model.dim;
+
 export const parameterCount = (model: Pick<ResNetModel, 'layers' | 'dim'>): number =>
   model.layers * model.dim * (model.dim + 1) + model.dim + 1;
