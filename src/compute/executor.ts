@@ -7,9 +7,9 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CancelledError, LimitExceededError, NonFiniteResultError, PointsShapeError } from '../errors.js';
-import type { ResNetModel } from '../kernels/index.js';
 import { RECYCLED_MIN_BYTES, type Lease } from './memory.js';
-import { outputSize, runKernel, type Operation } from './operations.js';
+import type { ResNetModel } from '../kernels/index.js';
+import { outputSize, runKernel, type AnyOperation, type KernelControl, type Operation, type Subject } from './operations.js';
 import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointSet, type PointsInput } from './points.js';
 import type { Pool } from './pool.js';
 import { nonFinitePoints, type SliceFollowUp, type SliceOutcome } from './slices.js';
@@ -56,6 +56,13 @@ export interface RunContext {
    * Slices run on this thread have none.
    */
   readonly followUp?: ((model: ResNetModel, n: number, from: number, to: number) => SliceFollowUp | undefined) | undefined;
+  /**
+   * Where the kernels say how far each point's work got (one cell a point, in shared memory), so
+   * that a long run can be watched while it goes: the steps of a flow, say. Unset for none.
+   */
+  readonly progress?: Int32Array | undefined;
+  /** Told the outputs' views as the work begins, for an answer that streams them as they fill (with `progress`). */
+  readonly started?: ((outputs: readonly Float64Array[]) => void) | undefined;
 }
 
 /** What a slice's follow-up returned, for the slice of points [from, to). */
@@ -65,9 +72,9 @@ export interface FollowedUp {
   readonly value: unknown;
 }
 
-export interface Result {
-  readonly operation: Operation;
-  readonly model: ResNetModel;
+export interface Result<M extends Subject = ResNetModel> {
+  readonly operation: Operation<M>;
+  readonly model: M;
   readonly count: number;
   /** The outputs one after another, in the operation's order: the raw-float64 answer as it is. */
   readonly block: Float64Array;
@@ -92,14 +99,14 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
   };
 
   /** Checks each input against the model and the limits; returns the number of points. */
-  function countPoints(operation: Operation, model: ResNetModel, inputs: readonly PointsInput[]): number {
+  function countPoints(operation: AnyOperation, model: Subject, inputs: readonly PointsInput[]): number {
     let count = -1;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
       let n: number;
       if (input.kind === 'set') {
         checkPointCount(input.name, input.count, maxPoints);
-        checkWidth(input, model.inputDim);
+        checkWidth(input, model.inputDim, operation.width);
         n = input.count;
       } else n = checkByteLength(input, model.inputDim, maxPoints);
       if (i > 0 && n !== count) {
@@ -111,19 +118,19 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     return count;
   }
 
-  function checkBudget(operation: Operation, model: ResNetModel, n: number): number {
+  function checkBudget(operation: AnyOperation, model: Subject, n: number): number {
     const flops = n * operation.flops(model);
     if (flops > maxRequestFlops) {
       throw new LimitExceededError(
         operation.inputs[0],
-        `the request asks for ${n} points × ${operation.flops(model)} flops = ${flops} flops of work (${operation.name} on a model with K = ${model.layers}, d = ${model.dim}), more than the limit of ${maxRequestFlops} (MAX_REQUEST_FLOPS)`,
+        `the request asks for ${n} points × ${operation.flops(model)} flops = ${flops} flops of work (${operation.name} on ${operation.describe(model)}), more than the limit of ${maxRequestFlops} (MAX_REQUEST_FLOPS)`,
       );
     }
     return flops;
   }
 
   /** The inputs an operation takes, in its order, from those given by name. */
-  function inputsOf(operation: Operation, given: Readonly<Record<string, PointsInput>>): PointsInput[] {
+  function inputsOf(operation: AnyOperation, given: Readonly<Record<string, PointsInput>>): PointsInput[] {
     const inputs: PointsInput[] = [];
     for (const name of operation.inputs) {
       const input = given[name];
@@ -134,7 +141,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
   }
 
   /** The outputs' views of one block (the raw answer's layout). */
-  function outputsOf(operation: Operation, model: ResNetModel, n: number, allocate: (length: number) => Float64Array) {
+  function outputsOf(operation: AnyOperation, model: Subject, n: number, allocate: (length: number) => Float64Array) {
     const { outputs: kinds } = operation;
     let total = 0;
     for (let o = 0; o < kinds.length; o++) total += outputSize(kinds[o], model);
@@ -150,7 +157,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
   }
 
   /** The outcome's errors, the metrics, and the result. */
-  function finish(operation: Operation, model: ResNetModel, inputs: readonly PointsInput[], n: number, block: Float64Array, outputs: Float64Array[], pooled: boolean, outcome: Merged, start: number): Result {
+  function finish(operation: AnyOperation, model: Subject, inputs: readonly PointsInput[], n: number, block: Float64Array, outputs: Float64Array[], pooled: boolean, outcome: Merged, start: number): Result<Subject> {
     if (outcome.nonFiniteInput !== null) {
       const { input, element } = outcome.nonFiniteInput;
       throw nonFiniteCoordinate(inputs[input].name, outcome.inputData[input], element, model.inputDim);
@@ -168,7 +175,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
      * is computed at once, in this call, and its result returned as it is; errors always come as a
      * rejection.
      */
-    run(operation: Operation, model: ResNetModel, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Result | Promise<Result> {
+    run<M extends Subject>(operation: Operation<M>, model: M, given: Readonly<Record<string, PointsInput>>, context: RunContext = {}): Result<M> | Promise<Result<M>> {
       try {
         const inputs = inputsOf(operation, given);
         const n = countPoints(operation, model, inputs);
@@ -176,13 +183,13 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
         const pooled = pool !== null && flops >= poolMinFlops;
         const allocate = allocator(pooled, context);
         const { block, outputs } = outputsOf(operation, model, n, allocate);
+        context.started?.(outputs);
         const start = performance.now();
         const small = !pooled && flops <= SLICE_FLOPS && inputs.every((input) => input.kind === 'set');
-        if (small) return finish(operation, model, inputs, n, block, outputs, false, computeHere(operation, model, inputs as PointSet[], outputs, n), start);
-        const outcome = pooled
-          ? onPool(operation, model, inputs, outputs, n, allocate, context)
-          : here(operation, model, inputs, outputs, n, allocate, context);
-        return outcome.then((merged) => finish(operation, model, inputs, n, block, outputs, pooled, merged, start));
+        const any = operation as unknown as AnyOperation;
+        if (small) return finish(any, model, inputs, n, block, outputs, false, computeHere(any, model, inputs as PointSet[], outputs, n, context), start) as unknown as Result<M>;
+        const outcome = pooled ? onPool(any, model, inputs, outputs, n, allocate, context) : here(any, model, inputs, outputs, n, allocate, context);
+        return outcome.then((merged) => finish(any, model, inputs, n, block, outputs, pooled, merged, start) as unknown as Result<M>);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -190,7 +197,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
   };
 
   /** A small batch, its points read, on this thread, at once. */
-  function computeHere(operation: Operation, model: ResNetModel, inputs: readonly PointSet[], outputs: Float64Array[], n: number): Merged {
+  function computeHere(operation: AnyOperation, model: Subject, inputs: readonly PointSet[], outputs: Float64Array[], n: number, context: RunContext): Merged {
     const data: Float64Array[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
@@ -198,14 +205,14 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
       const bad = input.finite ? -1 : firstNonFinite(input.data);
       if (bad >= 0) return { nonFiniteInput: { input: i, element: bad }, nonFinitePoints: [], inputData: data };
     }
-    runKernel(operation, model, data, outputs);
-    return { nonFiniteInput: null, nonFinitePoints: nonFinitePoints(outputs, n, REPORTED_NON_FINITE), inputData: data };
+    runKernel(operation, model, data, outputs, controlHere(context, 0, n));
+    return { nonFiniteInput: null, nonFinitePoints: unfinished(operation, outputs, n), inputData: data };
   }
 
   /** On this thread: at once when small; else in slices, yielding to the event loop between them. */
   async function here(
-    operation: Operation,
-    model: ResNetModel,
+    operation: AnyOperation,
+    model: Subject,
     inputs: readonly PointsInput[],
     outputs: Float64Array[],
     n: number,
@@ -227,8 +234,8 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     }
     const perSlice = Math.max(1, Math.floor(SLICE_FLOPS / operation.flops(model)));
     if (n <= perSlice) {
-      runKernel(operation, model, data, outputs);
-      return { nonFiniteInput: null, nonFinitePoints: nonFinitePoints(outputs, n, REPORTED_NON_FINITE), inputData: data };
+      runKernel(operation, model, data, outputs, controlHere(context, 0, n));
+      return { nonFiniteInput: null, nonFinitePoints: unfinished(operation, outputs, n), inputData: data };
     }
     const bad: number[] = [];
     for (let from = 0; from < n; from += perSlice) {
@@ -236,8 +243,8 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
       if (context.signal?.aborted) throw cancelled(context.signal);
       const to = Math.min(n, from + perSlice);
       const sliceOutputs = outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to));
-      runKernel(operation, model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs);
-      if (bad.length < REPORTED_NON_FINITE) bad.push(...nonFinitePoints(sliceOutputs, to - from, REPORTED_NON_FINITE - bad.length).map((p) => from + p));
+      runKernel(operation, model, data.map((input) => input.subarray(from * d0, to * d0)), sliceOutputs, controlHere(context, from, to));
+      if (bad.length < REPORTED_NON_FINITE) bad.push(...unfinished(operation, sliceOutputs, to - from, REPORTED_NON_FINITE - bad.length).map((p) => from + p));
     }
     return { nonFiniteInput: null, nonFinitePoints: bad, inputData: data };
   }
@@ -247,8 +254,8 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
    * arriving are read into shared memory, and each slice goes out as soon as its points are in.
    */
   async function onPool(
-    operation: Operation,
-    model: ResNetModel,
+    operation: AnyOperation,
+    model: Subject,
     inputs: readonly PointsInput[],
     outputs: Float64Array[],
     n: number,
@@ -256,7 +263,7 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
     context: RunContext,
   ): Promise<Merged> {
     const lease = context.memory ?? null;
-    const { signal, followUp } = context;
+    const { signal, followUp, progress } = context;
     const d0 = model.inputDim;
     const data = inputs.map((input) => {
       if (input.kind === 'incoming') return allocate(n * d0);
@@ -275,9 +282,11 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
         inputs: data.map((input) => input.subarray(from * d0, to * d0)),
         outputs: outputs.map((output) => output.subarray((output.length / n) * from, (output.length / n) * to)),
         checkInputs,
-        report: REPORTED_NON_FINITE,
+        report: operation.reportsNonFinite ? 0 : REPORTED_NON_FINITE,
         cancel,
-        followUp: followUp?.(model, n, from, to),
+        progress: progress?.subarray(from, to),
+        // Only answers of operations on one network (the JSON codec's) ask for follow-ups.
+        followUp: followUp?.(model as ResNetModel, n, from, to),
       });
       // The lease's buffers stay out until the threads are done with them, even if the request is not.
       return lease ? lease.hold(run) : run;
@@ -313,6 +322,18 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
+
+/** The points with results that are not finite, at most `limit`; none for an operation that reports them itself. */
+const unfinished = (operation: AnyOperation, outputs: readonly Float64Array[], n: number, limit = REPORTED_NON_FINITE): number[] =>
+  operation.reportsNonFinite ? [] : nonFinitePoints(outputs, n, limit);
+
+/** A kernel's control on this thread: the run's signal, and its progress cells for points [from, to). */
+function controlHere(context: RunContext, from: number, to: number): KernelControl {
+  return {
+    cancelled: () => context.signal?.aborted === true,
+    progress: (units) => context.progress?.fill(units, from, to),
+  };
+}
 
 /** The error for an aborted run: the signal's reason when it is one, else the client went away. */
 const cancelled = (signal: Cancellation): Error => (signal.reason instanceof CancelledError ? signal.reason : new CancelledError());

@@ -21,18 +21,41 @@ import {
   scaleValues,
   traceInto,
   valueAndGradientInto,
+  sweepFlops,
   type Affine,
   type ResNetModel,
 } from '../kernels/index.js';
 
+import { flowOperation, vectorFieldOperation } from './flows.js';
+
+/**
+ * What an operation computes on: one network (ResNetModel), or something made of networks (a
+ * Hamiltonian and a flow's settings, ./flows.ts).
+ */
+export interface Subject {
+  /** The numbers each per-point input has. */
+  readonly inputDim: number;
+  /** The scaling runKernel applies around the kernel; null when there is none to apply there. */
+  readonly affine: Affine | null;
+}
+
+/** What a kernel may ask about its run: whether to stop (between steps of a long one), and where to say how far it got. */
+export interface KernelControl {
+  cancelled(): boolean;
+  progress(units: number): void;
+}
+
+/** The control of a run nobody watches. */
+export const UNWATCHED: KernelControl = { cancelled: () => false, progress: () => {} };
+
 /** One per-point result of an operation. */
-export interface Output {
+export interface Output<M extends Subject = ResNetModel> {
   /** Its name in answers: `values`, `gradients`. */
   readonly name: string;
   /** The shape of one point's result: [] for a number, [d₀] for a vector, [d₀, d₀] for a matrix. */
-  shape(model: ResNetModel): readonly number[];
+  shape(model: M): readonly number[];
   /** The numbers in one point's result: the product of the shape. */
-  size(model: ResNetModel): number;
+  size(model: M): number;
   /**
    * Turns the network's results at the scaled points into the scaled model's (the chain rule of
    * ../kernels/scaling.ts), in place: a value is s·F̃ + t, a gradient s · a ⊙ ∇F̃, a Hessian
@@ -41,30 +64,47 @@ export interface Output {
   rescale(affine: Affine, results: Float64Array): void;
 }
 
-export interface Operation {
+export interface Operation<M extends Subject = ResNetModel> {
   readonly name: string;
   /** The per-point inputs, by name; `points` first. */
   readonly inputs: readonly string[];
-  readonly outputs: readonly Output[];
+  readonly outputs: readonly Output<M>[];
   /**
    * The floating-point operations one point costs, as the work budget (MAX_REQUEST_FLOPS) and the
    * pool threshold (WORKER_MIN_FLOPS) count them.
    */
-  flops(model: ResNetModel): number;
+  flops(model: M): number;
   /** The most points one request may bring, when fewer than MAX_POINTS (an answer that grows fast with the model). */
   readonly maxPoints?: number;
   /**
    * Computes n points of the network F̃ alone: `inputs` and `outputs` are in the order above, each
    * n·size long. Called through runKernel, which applies the model's scaling.
    */
-  kernel(model: ResNetModel, inputs: readonly Float64Array[], outputs: readonly Float64Array[]): void;
+  kernel(model: M, inputs: readonly Float64Array[], outputs: readonly Float64Array[], control: KernelControl): void;
+  /** What the work is done on, for messages: `a model with K = 8, d = 4`. */
+  describe(model: M): string;
+  /** What each input's numbers a point are, for messages: `the model's inputDim`. */
+  readonly width?: string;
+  /** The networks the subject holds, for the pool's threads to build once and keep; the subject itself by default. */
+  networks?(model: M): readonly ResNetModel[];
+  /** The subject again, with the networks a thread built in place of its copies. */
+  revive?(model: M, networks: readonly ResNetModel[]): M;
+  /**
+   * The kernel reports results that are not finite itself, as part of its answer (a flow that
+   * ends early says where): the executor passes them on instead of refusing the batch.
+   */
+  readonly reportsNonFinite?: boolean;
 }
 
-/** Numbers per point of an output. */
-export const outputSize = (output: Output, model: ResNetModel): number => output.size(model);
+/** Any operation, whatever it computes on. */
+export type AnyOperation = Operation<Subject>;
 
-/** A forward and a backward sweep: K products of d×d by d each way, counted as 4·K·d² a point. */
-const sweepFlops = (model: ResNetModel): number => 4 * model.layers * model.dim * model.dim;
+/** A network's description in messages. */
+export const describeModel = (model: ResNetModel): string => `a model with K = ${model.layers}, d = ${model.dim}`;
+
+
+/** Numbers per point of an output. */
+export const outputSize = <M extends Subject>(output: Output<M>, model: M): number => output.size(model);
 
 const NUMBER: readonly number[] = [];
 const value: Output = { name: 'values', shape: () => NUMBER, size: () => 1, rescale: scaleValues };
@@ -72,6 +112,7 @@ const gradient: Output = { name: 'gradients', shape: (model) => [model.inputDim]
 
 export const evaluate: Operation = {
   name: 'evaluate',
+  describe: describeModel,
   inputs: ['points'],
   outputs: [value],
   // Counted as a whole sweep, as the limits always have.
@@ -83,6 +124,7 @@ export const evaluate: Operation = {
 
 export const gradientOperation: Operation = {
   name: 'gradient',
+  describe: describeModel,
   inputs: ['points'],
   outputs: [value, gradient],
   flops: sweepFlops,
@@ -99,6 +141,7 @@ const hessian: Output = {
 /** The sweeps once, and once more each way for each of the d₀ directions. */
 export const hessianOperation: Operation = {
   name: 'hessian',
+  describe: describeModel,
   inputs: ['points'],
   outputs: [value, gradient, hessian],
   flops: (model) => sweepFlops(model) * (1 + model.inputDim),
@@ -109,6 +152,7 @@ const hessianVector: Output = { name: 'hessianVectorProducts', shape: (model) =>
 
 export const hessianVectorOperation: Operation = {
   name: 'hvp',
+  describe: describeModel,
   inputs: ['points', 'vectors'],
   outputs: [value, gradient, hessianVector],
   flops: (model) => 2 * sweepFlops(model),
@@ -121,6 +165,7 @@ const hessianDifferences: Output = { ...hessian, name: 'finiteDifferences' };
 /** The gradient, and central differences of F beside it (?check=fd): 2·d₀ more forward sweeps a point. */
 export const gradientCheckOperation: Operation = {
   name: 'gradient-check',
+  describe: describeModel,
   inputs: ['points'],
   outputs: [value, gradient, gradientDifferences],
   flops: (model) => sweepFlops(model) * (1 + model.inputDim),
@@ -130,6 +175,7 @@ export const gradientCheckOperation: Operation = {
 /** The Hessian, and central differences of ∇F beside it (?check=fd): 2·d₀ more gradients a point. */
 export const hessianCheckOperation: Operation = {
   name: 'hessian-check',
+  describe: describeModel,
   inputs: ['points'],
   outputs: [value, gradient, hessian, hessianDifferences],
   flops: (model) => sweepFlops(model) * (1 + 3 * model.inputDim),
@@ -153,6 +199,7 @@ export const MAX_TRACE_POINTS = 16;
 
 export const traceOperation: Operation = {
   name: 'trace',
+  describe: describeModel,
   maxPoints: MAX_TRACE_POINTS,
   inputs: ['points'],
   outputs: [value, gradient, states, adjoints],
@@ -161,7 +208,7 @@ export const traceOperation: Operation = {
 };
 
 /** Every operation, by name: the worker threads find their kernels here. */
-export const operations: Readonly<Record<string, Operation>> = {
+export const operations: Readonly<Record<string, AnyOperation>> = {
   evaluate,
   gradient: gradientOperation,
   hessian: hessianOperation,
@@ -169,6 +216,8 @@ export const operations: Readonly<Record<string, Operation>> = {
   'gradient-check': gradientCheckOperation,
   'hessian-check': hessianCheckOperation,
   trace: traceOperation,
+  flow: flowOperation,
+  'vector-field': vectorFieldOperation,
 };
 
 /**
@@ -177,12 +226,12 @@ export const operations: Readonly<Record<string, Operation>> = {
  * scratch array (the caller's inputs are never written), the kernel runs on them, and each output
  * is rescaled in place.
  */
-export function runKernel(operation: Operation, model: ResNetModel, inputs: readonly Float64Array[], outputs: readonly Float64Array[]): void {
+export function runKernel<M extends Subject>(operation: Operation<M>, model: M, inputs: readonly Float64Array[], outputs: readonly Float64Array[], control: KernelControl = UNWATCHED): void {
   const { affine } = model;
-  if (affine === null) return operation.kernel(model, inputs, outputs);
+  if (affine === null) return operation.kernel(model, inputs, outputs, control);
   // Points map affinely (a ⊙ y + c); every later input is a direction in the same space, and maps linearly (a ⊙ v).
   const [points, ...directions] = inputs;
   const mapped = directions.map((v) => scaleDirections(affine, v, new Float64Array(v.length)));
-  operation.kernel(model, [scaleInputs(affine, points, new Float64Array(points.length)), ...mapped], outputs);
+  operation.kernel(model, [scaleInputs(affine, points, new Float64Array(points.length)), ...mapped], outputs, control);
   for (let i = 0; i < outputs.length; i++) operation.outputs[i].rescale(affine, outputs[i]);
 }

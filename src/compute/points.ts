@@ -57,12 +57,12 @@ export const tooManyPoints = (name: string, maxPoints: number): LimitExceededErr
   new LimitExceededError(name, `${name} has more than ${maxPoints} points, the limit (MAX_POINTS)`);
 
 /** Checks that every point of the set has inputDim coordinates; names the first that does not. */
-export function checkWidth(points: PointSet, inputDim: number): void {
+export function checkWidth(points: PointSet, inputDim: number, meaning = "the model's inputDim"): void {
   const { name, width, irregular } = points;
-  const what = name === 'points' ? 'coordinates' : 'components';
-  if (width !== inputDim) throw new PointsShapeError(`${name}[0]`, `${name}[0] has ${width} ${what}, expected ${inputDim} (the model's inputDim)`);
+  const what = name === 'vectors' ? 'components' : 'coordinates';
+  if (width !== inputDim) throw new PointsShapeError(`${name}[0]`, `${name}[0] has ${width} ${what}, expected ${inputDim} (${meaning})`);
   if (irregular !== null) {
-    throw new PointsShapeError(`${name}[${irregular.index}]`, `${name}[${irregular.index}] has ${irregular.length} ${what}, expected ${inputDim} (the model's inputDim)`);
+    throw new PointsShapeError(`${name}[${irregular.index}]`, `${name}[${irregular.index}] has ${irregular.length} ${what}, expected ${inputDim} (${meaning})`);
   }
 }
 

@@ -6,19 +6,20 @@
  */
 import { Piscina } from 'piscina';
 import type { ResNetModel } from '../kernels/index.js';
+import { operations } from './operations.js';
 import type { SliceOutcome, SliceTask } from './slices.js';
 
 export interface Pool {
   readonly threads: number;
   /** Runs one slice of a batch on a thread. */
-  slice(task: Omit<SliceTask, 'kind' | 'key'>): Promise<SliceOutcome>;
+  slice(task: Omit<SliceTask, 'kind' | 'keys'>): Promise<SliceOutcome>;
   close(): Promise<void>;
 }
 
 const fromSources = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSources ? './worker.dev.mjs' : './worker.js', import.meta.url);
 
-/** Model keys for the threads' caches: one per model object, which never changes. */
+/** Network keys for the threads' caches: one per model object, which never changes. */
 const keys = new WeakMap<ResNetModel, number>();
 let nextKey = 1;
 const keyOf = (model: ResNetModel): number => {
@@ -32,7 +33,10 @@ export function createPool(threads: number): Pool {
   const piscina = new Piscina({ filename: workerFile.href, minThreads: 0, maxThreads: threads, idleTimeout: 60_000 });
   return {
     threads,
-    slice: (task) => piscina.run({ ...task, kind: 'slice', key: keyOf(task.model) } satisfies SliceTask),
+    slice: (task) => {
+      const networks = operations[task.operation].networks?.(task.model) ?? [task.model as ResNetModel];
+      return piscina.run({ ...task, kind: 'slice', keys: networks.map(keyOf) } satisfies SliceTask);
+    },
     close: () => piscina.close(),
   };
 }

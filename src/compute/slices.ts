@@ -3,8 +3,7 @@
  * and the results after. The pool's threads run slices (./worker.ts); so does the executor, on
  * this thread, for batches too small for the pool.
  */
-import type { ResNetModel } from '../kernels/index.js';
-import { operations, runKernel } from './operations.js';
+import { operations, runKernel, type KernelControl, type Subject } from './operations.js';
 
 /**
  * Work on a slice's outputs right after its kernel, on the same thread: the function `name` of
@@ -22,9 +21,12 @@ export interface SliceFollowUp {
 export interface SliceTask {
   readonly kind: 'slice';
   readonly operation: string;
-  /** Identifies the model for the thread's cache; the same key always means the same model. */
-  readonly key: number;
-  readonly model: ResNetModel;
+  /**
+   * Identify the subject's networks (Operation.networks) for the thread's cache; the same key
+   * always means the same network.
+   */
+  readonly keys: readonly number[];
+  readonly model: Subject;
   /** The slice of each input and output, in the operation's order: views of shared memory. */
   readonly inputs: readonly Float64Array[];
   readonly outputs: readonly Float64Array[];
@@ -34,6 +36,8 @@ export interface SliceTask {
   readonly report: number;
   /** Shared with the executor: nonzero once the request no longer wants the results. */
   readonly cancel: Int32Array;
+  /** The slice's progress cells (RunContext.progress), one a point; unset for none. */
+  readonly progress?: Int32Array | undefined;
   readonly followUp?: SliceFollowUp | undefined;
 }
 
@@ -71,7 +75,7 @@ export function nonFinitePoints(outputs: readonly Float64Array[], n: number, lim
 }
 
 /** Runs a slice here, on whichever thread calls it. */
-export function runSlice(task: SliceTask, model: ResNetModel = task.model): SliceOutcome {
+export function runSlice(task: SliceTask, model: Subject = task.model): SliceOutcome {
   if (Atomics.load(task.cancel, 0) !== 0) return { cancelled: true, nonFiniteInput: null, nonFinitePoints: [] };
   if (task.checkInputs) {
     for (let input = 0; input < task.inputs.length; input++) {
@@ -81,9 +85,17 @@ export function runSlice(task: SliceTask, model: ResNetModel = task.model): Slic
       }
     }
   }
-  runKernel(operations[task.operation], model, task.inputs, task.outputs);
+  const { cancel, progress } = task;
+  const control: KernelControl = {
+    cancelled: () => Atomics.load(cancel, 0) !== 0,
+    progress: (units) => {
+      if (progress !== undefined) for (let i = 0; i < progress.length; i++) Atomics.store(progress, i, units);
+    },
+  };
+  runKernel(operations[task.operation], model, task.inputs, task.outputs, control);
+  if (control.cancelled()) return { cancelled: true, nonFiniteInput: null, nonFinitePoints: [] };
   const n = task.inputs[0].length / model.inputDim;
-  return { cancelled: false, nonFiniteInput: null, nonFinitePoints: nonFinitePoints(task.outputs, n, task.report) };
+  return { cancelled: false, nonFiniteInput: null, nonFinitePoints: task.report > 0 ? nonFinitePoints(task.outputs, n, task.report) : [] };
 }
 
 
@@ -91,7 +103,7 @@ type ModuleFunctions = Record<string, (argument: unknown, outputs: readonly Floa
 const modules = new Map<string, Promise<ModuleFunctions>>();
 
 /** Runs a slice, then its follow-up when it has one and every result is finite. */
-export async function runSliceAndFollowUp(task: SliceTask, model: ResNetModel = task.model): Promise<SliceOutcome> {
+export async function runSliceAndFollowUp(task: SliceTask, model: Subject = task.model): Promise<SliceOutcome> {
   const outcome = runSlice(task, model);
   const { followUp } = task;
   if (followUp === undefined || outcome.cancelled || outcome.nonFiniteInput !== null || outcome.nonFinitePoints.length > 0) return outcome;

@@ -9,6 +9,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createModel, type ResNetModel } from '../kernels/index.js';
+import { operations, type Subject } from './operations.js';
 import { runSliceAndFollowUp, type SliceOutcome, type SliceTask } from './slices.js';
 
 /**
@@ -36,14 +37,21 @@ yieldToEventLoop();
 const CACHED_MODELS = 32;
 const models = new Map<number, ResNetModel>();
 
-function modelFor({ key, model }: SliceTask): ResNetModel {
+function networkFor(key: number, network: ResNetModel): ResNetModel {
   let built = models.get(key);
   if (built === undefined) {
-    built = createModel(model);
+    built = createModel(network);
     models.set(key, built);
     if (models.size > CACHED_MODELS) models.delete(models.keys().next().value!);
   }
   return built;
+}
+
+/** The task's subject, its networks built here once and kept. */
+function modelFor({ operation: name, keys, model }: SliceTask): Subject {
+  const operation = operations[name];
+  const networks = (operation.networks?.(model) ?? [model as ResNetModel]).map((network, i) => networkFor(keys[i], network));
+  return operation.revive ? operation.revive(model, networks) : networks[0];
 }
 
 export default function work(task: SliceTask): Promise<SliceOutcome> {

@@ -45,7 +45,7 @@ function fakePool(threads: number, options: { hold?: boolean } = {}) {
       if (options.hold) await new Promise<void>((resolve) => waiting.push(resolve));
       else await Promise.resolve();
       inFlight--;
-      return runSliceAndFollowUp({ ...task, kind: 'slice', key: 0 } as SliceTask);
+      return runSliceAndFollowUp({ ...task, kind: 'slice', keys: [0] } as SliceTask);
     },
     close: async () => {},
   };
