@@ -18,6 +18,7 @@ import { frameworkProblems, problemsPlugin } from './http/plugins/problems.js';
 import { securityPlugin } from './http/plugins/security.js';
 import { RequestLog } from './http/request-log.js';
 import { computeRoutes } from './http/routes/compute.js';
+import { flowRoutes } from './http/routes/flows.js';
 import { modelRoutes } from './http/routes/models.js';
 import { operationsRoutes } from './http/routes/operations.js';
 import { problemRoutes } from './http/routes/problems.js';
@@ -162,6 +163,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
   await app.register(openapiPlugin);
   await app.register(modelRoutes);
   await app.register(computeRoutes);
+  await app.register(flowRoutes);
   await app.register(operationsRoutes, { isClosing: () => closing });
   await app.register(problemRoutes);
   return app;

@@ -46,6 +46,19 @@ export function createMetrics(countModels: () => Promise<number>) {
     buckets: [0.00001, 0.0001, 0.001, 0.01, 0.1, 1, 10],
     registers,
   });
+  const flowSteps = new Counter({
+    name: 'resnet_flow_steps_total',
+    help: 'Steps of Hamiltonian flows taken (trajectories × steps), by method.',
+    labelNames: ['method'] as const,
+    registers,
+  });
+  const flowDuration = new Histogram({
+    name: 'resnet_flow_duration_seconds',
+    help: 'Time from the start of a flow\'s integration to its end, by method.',
+    labelNames: ['method'] as const,
+    buckets: [0.001, 0.01, 0.1, 1, 10, 100],
+    registers,
+  });
   new Gauge({
     name: 'resnet_registry_models',
     help: 'Models in the registry.',
@@ -57,6 +70,8 @@ export function createMetrics(countModels: () => Promise<number>) {
 
   const observeKernel = (operation: string, points: number, seconds: number): void => {
     pointsEvaluated.inc(points);
+    // A flow's points are its trajectories: its steps are counted by observeFlow instead.
+    if (operation === 'flow') return kernelDuration.observe({ operation }, seconds);
     if (operation !== 'evaluate') gradientsComputed.inc(points);
     kernelDuration.observe({ operation }, seconds);
   };
@@ -64,6 +79,10 @@ export function createMetrics(countModels: () => Promise<number>) {
   return {
     registry,
     observeKernel,
+    observeFlow(method: string, steps: number, seconds: number): void {
+      flowSteps.inc({ method }, steps);
+      flowDuration.observe({ method }, seconds);
+    },
     observeRequest(method: string, route: string, status: number, seconds: number): void {
       requestDuration.observe({ method, route, status }, seconds);
     },

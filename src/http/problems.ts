@@ -82,6 +82,12 @@ export const problemKinds = {
     title: 'Points do not fit the model',
     description: 'A point does not have the model\'s inputDim coordinates.',
   },
+  'invalid-hamiltonian': {
+    status: 422,
+    title: 'Models do not make this Hamiltonian',
+    description:
+      'The models named in hamiltonian do not fit together or the method: T and V need the same inputDim n, a general H an even inputDim 2n, and stormer-verlet and the symplectic Euler methods a separable H (kinetic and potential).',
+  },
   'non-finite-result': {
     status: 422,
     title: 'Result not finite',

@@ -4,7 +4,9 @@
  */
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
-import { DEMO_MODEL_ID, demoModelDocument } from './demo.js';
+import { DEMO_MODEL_ID, demoModelDocument, pendulumModels } from './demo.js';
+import { createModel } from '../kernels/index.js';
+import { RegistryFullError } from '../errors.js';
 import { modelFromDocument } from './documents.js';
 import { createFileRegistry } from './file-registry.js';
 import { createMemoryRegistry, type ModelRegistry } from './registry.js';
@@ -39,6 +41,17 @@ export const registryPlugin = fp(
     if ((await models.get(DEMO_MODEL_ID)) === undefined) {
       const model = modelFromDocument(demoModelDocument, { maxModelWeights: Number.POSITIVE_INFINITY });
       await models.add({ id: DEMO_MODEL_ID, name: demoModelDocument.name, model });
+    }
+    for (const parameters of pendulumModels) {
+      if ((await models.get(parameters.name)) !== undefined) continue;
+      try {
+        await models.add({ id: parameters.name, name: parameters.name, model: createModel(parameters) });
+      } catch (error) {
+        // A registry with room for fewer models (MAX_MODELS) keeps it for the user's own.
+        if (!(error instanceof RegistryFullError)) throw error;
+        app.log.warn({ model: parameters.name }, `registry: no room for the demo model ${parameters.name} (MAX_MODELS); /flows examples that name it will get 404`);
+        break;
+      }
     }
     if (registry === undefined && config.REGISTRY_DIR) app.log.info({ registry: 'files', models: await models.count() }, 'registry: models loaded');
     app.decorate('registry', models);

@@ -35,7 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Swagger UI in a browser', () => {
     page.on('pageerror', (error) => errors.push(String(error)));
     await page.goto(`${server.url}/docs/`);
     await page.locator('.opblock').first().waitFor({ timeout: 20_000 });
-    expect(await page.locator('.opblock').count()).toBe(17);
+    expect(await page.locator('.opblock').count()).toBe(19);
     const gradient = page.locator('#operations-compute-gradient');
     await gradient.locator('.opblock-summary').click();
     await gradient.locator('button.execute').click();

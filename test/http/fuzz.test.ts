@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { computeExample } from '../../src/http/schemas/compute.js';
 import { problemType, startApp } from '../helpers/app.js';
 import { startServer } from '../helpers/server.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 const limits = { MAX_POINTS: '2000', MAX_MODEL_WEIGHTS: '20000', BODY_LIMIT: '2097152' };
 const { http } = await startApp(limits);
@@ -221,7 +222,7 @@ describe('the service after the fuzzing', () => {
     await http.get('/health/live').expect(200);
     const { body } = await http.post('/gradient').send(validBodies['/gradient']).expect(200);
     expect(body.values).toEqual(computeExample.values);
-    expect(await modelIds()).toEqual(['demo']);
+    expect(await modelIds()).toEqual(BUILT_IN_MODEL_IDS);
   });
 });
 

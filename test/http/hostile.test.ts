@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { problemType, startApp } from '../helpers/app.js';
 import { bodyOf, rawRequest, statusOf } from '../helpers/sockets.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 const MiB = 1024 * 1024;
 
@@ -254,7 +255,7 @@ describe('the registry’s bytes (MAX_REGISTRY_BYTES)', async () => {
     await http.post('/models').send({ layers: 10, dim: 30, seed: 1 }).expect(201);
     const response = await http.post('/models').send({ layers: 10, dim: 30, seed: 2 }).expect(409).expect('content-type', problemType);
     expect(response.body.detail).toMatch(/^the registry holds \d+ bytes of weights and this model has 74656, more than the limit of 100000 bytes in all \(MAX_REGISTRY_BYTES\)/);
-    expect((await http.get('/models').expect(200)).body.models).toHaveLength(2);
+    expect((await http.get('/models').expect(200)).body.models).toHaveLength(BUILT_IN_MODEL_IDS.length + 1);
   });
 });
 

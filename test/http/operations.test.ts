@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { problemsPlugin } from '../../src/http/plugins/problems.js';
 import { operationsRoutes } from '../../src/http/routes/operations.js';
 import { problemType, startApp } from '../helpers/app.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 describe('health', () => {
   it('GET /health/live and /health/ready answer 200 once the app is up', async () => {
@@ -42,7 +43,7 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^resnet_gradients_computed_total 3$/m);
     expect(text).toMatch(/^resnet_kernel_duration_seconds_count\{operation="gradient"\} 1$/m);
     expect(text).toMatch(/^resnet_kernel_duration_seconds_count\{operation="evaluate"\} 1$/m);
-    expect(text).toMatch(/^resnet_registry_models 2$/m);
+    expect(text).toMatch(new RegExp(`^resnet_registry_models ${BUILT_IN_MODEL_IDS.length + 1}$`, 'm'));
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
   });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { problemType, startApp } from '../helpers/app.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 const model = { layers: 2, dim: 2, seed: 1 };
 const point = { modelId: 'demo', points: [[0.5, -0.25]] };
@@ -22,7 +23,7 @@ describe('API keys (API_KEY)', async () => {
     const response = await request.expect(401).expect('content-type', problemType);
     expect(response.body).toMatchObject({ type: '/problems/unauthorized', status: 401, detail });
     expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
-    expect((await http.get('/models')).body.models).toHaveLength(1);
+    expect((await http.get('/models')).body.models).toHaveLength(BUILT_IN_MODEL_IDS.length);
   });
 
   it('the right key registers and deletes', async () => {
@@ -81,7 +82,7 @@ describe('key rotation (API_KEYS) and guarded reads (PROTECT_READS)', async () =
         }
       }
     }
-    expect(secured.sort()).toEqual(['DELETE /models/{id}', 'DELETE /models/{id}/versions/{version}', 'GET /models', 'GET /models/{id}', 'GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'POST /evaluate', 'POST /gradient', 'POST /hessian', 'POST /hvp', 'POST /models', 'POST /trace', 'PUT /models/{id}']);
+    expect(secured.sort()).toEqual(['DELETE /models/{id}', 'DELETE /models/{id}/versions/{version}', 'GET /models', 'GET /models/{id}', 'GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'POST /evaluate', 'POST /flows', 'POST /flows/vector-field', 'POST /gradient', 'POST /hessian', 'POST /hvp', 'POST /models', 'POST /trace', 'PUT /models/{id}']);
     const file = join(mkdtempSync(join(tmpdir(), 'openapi-')), 'guarded.json');
     writeFileSync(file, JSON.stringify(spec));
     const { stdout } = await promisify(execFile)(new URL('../../node_modules/.bin/redocly', import.meta.url).pathname, ['lint', file, '--format=json'], {

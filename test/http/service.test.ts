@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryRegistry, type ModelRegistry } from '../../src/registry/registry.js';
 import { problemType, startApp } from '../helpers/app.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 /** A registry whose lookups of one id fail the way a broken store would. */
 function brokenFor(id: string): ModelRegistry {
@@ -44,11 +45,12 @@ describe('request logs', () => {
 
 describe('the registry limit', () => {
   it('refuses a model beyond MAX_MODELS with 409 and registers nothing', async () => {
-    const { http } = await startApp({ MAX_MODELS: '2' }); // the demo model and one more
+    const limit = BUILT_IN_MODEL_IDS.length + 1; // the demo models and one more
+    const { http } = await startApp({ MAX_MODELS: String(limit) });
     await http.post('/models').send({ layers: 1, dim: 1, seed: 1 }).expect(201);
     const response = await http.post('/models').send({ layers: 1, dim: 1, seed: 2 }).expect(409).expect('content-type', problemType);
-    expect(response.body).toMatchObject({ type: '/problems/registry-full', detail: 'the registry holds its limit of 2 models (MAX_MODELS); delete one first' });
-    expect((await http.get('/models')).body.models).toHaveLength(2);
+    expect(response.body).toMatchObject({ type: '/problems/registry-full', detail: `the registry holds its limit of ${limit} models (MAX_MODELS); delete one first` });
+    expect((await http.get('/models')).body.models).toHaveLength(limit);
   });
 });
 

@@ -70,7 +70,30 @@ const modelReplays: Record<string, Replay> = {
   'POST /models 401 wrongKey': { method: 'POST', url: '/models', headers: { ...json, authorization: 'Bearer wrong' }, body: '{}', env: keyed, keyed: true },
 };
 
+const flowBody = (fields: Record<string, unknown> = {}) =>
+  JSON.stringify({ hamiltonian: { kinetic: 'demo-pendulum-T', potential: 'demo-pendulum-V' }, method: 'stormer-verlet', h: 0.01, steps: 100, initial: [[1, 0]], ...fields });
+const flowReplays = (path: string, body: (fields?: Record<string, unknown>) => string): Record<string, Replay> => ({
+  [`POST ${path} 400 ${path === '/flows' ? 'unknownMethod' : 'halfHamiltonian'}`]: { method: 'POST', url: path, headers: json, body: body({ method: 'leapfrog' }) },
+  [`POST ${path} 404 unknownModel`]: { method: 'POST', url: path, headers: json, body: body({ hamiltonian: { kinetic: 'pendulum-T2', potential: 'demo-pendulum-V' } }) },
+  [`POST ${path} 406 html`]: { method: 'POST', url: path, headers: { ...json, accept: 'text/html' }, body: body() },
+  [`POST ${path} 415 text`]: { method: 'POST', url: path, headers: { 'content-type': 'text/plain' }, body: 'a flow' },
+  [`POST ${path} 422 wrongWidth`]: { method: 'POST', url: path, headers: json, body: body(path === '/flows' ? { initial: [[1, 0, 3]] } : { states: [[1, 0, 3]] }) },
+  [`POST ${path} 401 missingKey`]: { method: 'POST', url: path, headers: json, body: '{}', env: keyed, keyed: true },
+  [`POST ${path} 401 wrongKey`]: { method: 'POST', url: path, headers: { ...json, authorization: 'Bearer wrong' }, body: '{}', env: keyed, keyed: true },
+});
+/** /flows/vector-field takes states, and no method or steps. */
+const fieldBody = (fields: Record<string, unknown> = {}) => {
+  const { hamiltonian, states, method } = { hamiltonian: { kinetic: 'demo-pendulum-T', potential: 'demo-pendulum-V' }, states: [[1, 0]], ...fields } as Record<string, unknown>;
+  return JSON.stringify({ hamiltonian: method === 'leapfrog' ? { kinetic: 'demo-pendulum-T' } : hamiltonian, states });
+};
+
 const replays: Record<string, Replay> = {
+  ...flowReplays('/flows', flowBody),
+  'POST /flows 413 tooMuchWork': { method: 'POST', url: '/flows', headers: json, body: flowBody({ steps: 10000, every: 10000, initial: Array.from({ length: 1000 }, () => [1, 0]) }) },
+  'POST /flows 422 notSeparable': { method: 'POST', url: '/flows', headers: json, body: flowBody({ hamiltonian: { model: 'demo-pendulum-H' } }) },
+  ...flowReplays('/flows/vector-field', fieldBody),
+  'POST /flows/vector-field 413 tooManyStates': { method: 'POST', url: '/flows/vector-field', headers: json, body: fieldBody({ states: Array.from({ length: 10001 }, () => [1, 0]) }) },
+  'POST /flows/vector-field 422 mismatched': { method: 'POST', url: '/flows/vector-field', headers: json, body: fieldBody({ hamiltonian: { kinetic: 'demo-pendulum-T', potential: 'demo' } }) },
   ...computeReplays('/evaluate'),
   ...computeReplays('/gradient'),
   ...computeReplays('/hessian'),

@@ -59,6 +59,8 @@ describe('the OpenAPI document', () => {
         'POST /hessian',
         'POST /hvp',
         'POST /trace',
+        'POST /flows',
+        'POST /flows/vector-field',
         'POST /models',
       ].sort(),
     );

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runServerToExit, startServer } from '../helpers/server.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 const folders: string[] = [];
 const mounts: string[] = [];
@@ -58,7 +59,7 @@ describe('a full disk (REGISTRY_DIR on a 1 MiB tmpfs)', () => {
       expect(refused).toMatchObject({ type: '/problems/insufficient-storage', detail: "the registry's storage is full (ENOSPC); nothing was stored" });
       expect(readdirSync(dir).filter((file) => file.includes('.tmp-'))).toEqual([]);
       const listed = (await (await fetch(`${server.url}/models`)).json()) as { models: unknown[] };
-      expect(listed.models).toHaveLength(1 + statuses.filter((status) => status === 201).length);
+      expect(listed.models).toHaveLength(BUILT_IN_MODEL_IDS.length + statuses.filter((status) => status === 201).length);
       expect((await fetch(`${server.url}/gradient`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"modelId":"demo","points":[[1,2]]}' })).status).toBe(200);
     } finally {
       server.child.kill('SIGTERM');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runServerToExit, startServer } from '../helpers/server.js';
+import { BUILT_IN_MODEL_IDS } from '../../src/registry/demo.js';
 
 const post = (url: string, path: string, body: unknown) =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -113,7 +114,7 @@ describe('start-up', () => {
     await onDisk.exited;
     expect(onDisk.logs[0]).toMatchObject({ registry: 'files', dir });
     expect(onDisk.logs[0]!.msg).toContain('models survive restarts');
-    expect(onDisk.logs.find((line) => line.msg === 'registry: models loaded')).toMatchObject({ models: 1 });
+    expect(onDisk.logs.find((line) => line.msg === 'registry: models loaded')).toMatchObject({ models: BUILT_IN_MODEL_IDS.length });
   }, 30_000);
 });
 

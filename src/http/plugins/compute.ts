@@ -15,7 +15,8 @@ import fp from 'fastify-plugin';
 import type { ComputeRequest } from '../../codecs/compute.js';
 import { createExecutor, type Cancellation, type Executor, type Result, type RunContext } from '../../compute/executor.js';
 import { createSharedMemory, type Lease, type SharedMemory } from '../../compute/memory.js';
-import type { Operation } from '../../compute/operations.js';
+import type { Operation, Subject } from '../../compute/operations.js';
+import type { PointsInput } from '../../compute/points.js';
 import { createPool } from '../../compute/pool.js';
 import { CancelledError, ModelNotFoundError } from '../../errors.js';
 import type { ModelRecord } from '../../registry/registry.js';
@@ -49,6 +50,12 @@ export interface AnswerWork {
   readonly followUp: RunContext['followUp'];
 }
 
+/** What a streaming answer watches of a run (see RunContext). */
+export interface RunWatch {
+  readonly progress: Int32Array;
+  readonly started: (outputs: readonly Float64Array[]) => void;
+}
+
 export interface RequestWork {
   /** Recycled shared memory for the request's large arrays. */
   readonly memory: Lease;
@@ -67,6 +74,12 @@ declare module 'fastify' {
      * and cancellation. A small batch's result comes at once (see Executor.run).
      */
     compute(request: FastifyRequest, reply: FastifyReply, operation: Operation, decoded: ComputeRequest, answer?: AnswerWork): Result | Promise<Result>;
+    /**
+     * Runs `operation` on a subject the route has put together (a Hamiltonian of several models,
+     * say), with the request's memory and cancellation; `watch` gives the run's progress cells and
+     * hears of its outputs as the work begins, for an answer that streams them.
+     */
+    computeOn<M extends Subject>(request: FastifyRequest, reply: FastifyReply, operation: Operation<M>, subject: M, inputs: Readonly<Record<string, PointsInput>>, watch?: RunWatch): Result<M> | Promise<Result<M>>;
     /** The request's work (see RequestWork). */
     work(request: FastifyRequest, reply: FastifyReply): RequestWork;
   }
@@ -145,7 +158,14 @@ export const computePlugin = fp(
         private readonly request: FastifyRequest,
         private readonly reply: FastifyReply,
         private readonly answer: AnswerWork | undefined,
+        private readonly watch?: RunWatch,
       ) {}
+      get progress() {
+        return this.watch?.progress;
+      }
+      get started() {
+        return this.watch?.started;
+      }
       get followUp() {
         return this.answer?.followUp;
       }
@@ -169,6 +189,10 @@ export const computePlugin = fp(
       if (known !== undefined) return runOn(known, request, reply, operation, decoded, answer);
       return app.registry.get(id, version).then((record) => runOn(record, request, reply, operation, decoded, answer));
     });
+
+    app.decorate('computeOn', <M extends Subject>(request: FastifyRequest, reply: FastifyReply, operation: Operation<M>, subject: M, inputs: Readonly<Record<string, PointsInput>>, watch?: RunWatch) =>
+      executor.run(operation, subject, inputs, new LazyContext(request, reply, undefined, watch)),
+    );
 
     let deadline: NodeJS.Timeout | undefined;
     app.addHook('preClose', (done) => {

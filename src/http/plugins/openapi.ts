@@ -60,6 +60,7 @@ export const openapiPlugin = fp(
         tags: [
           { name: 'models', description: 'The model registry: register, list, read and delete residual networks.' },
           { name: 'compute', description: 'F(y), and F(y) with ∇F(y), at a batch of points.' },
+          { name: 'flows', description: 'Hamiltonian flows of learned T(p) + V(q) or H(q, p): symplectic integration on the server, and the vector field.' },
           { name: 'problems', description: 'Descriptions of the kinds of error the API reports.' },
           { name: 'operations', description: 'Health checks and Prometheus metrics, for orchestrators and monitoring.' },
         ],
