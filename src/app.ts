@@ -35,13 +35,20 @@ export const IDLE_DRAIN_MS = 500;
 
 /**
  * Node's server.close() closes idle connections at once; this keeps them for `ms` (IDLE_DRAIN_MS,
- * or less when the grace period is short), then closes those still idle (those that got a
- * request close after its answer).
+ * or less when the grace period is short), then closes those idle then, and those that become
+ * idle later (those that got a request during shutdown close after its answer).
  */
 function drainIdleConnections(server: HttpServer, ms: number): void {
   const closeIdle = server.closeIdleConnections.bind(server);
   server.closeIdleConnections = () => {};
-  setTimeout(closeIdle, ms).unref();
+  // And again as answers begun before shutdown (a long stream) end, so that their connections do
+  // not hold the server open.
+  setTimeout(() => {
+    closeIdle();
+    const again = setInterval(closeIdle, Math.max(50, ms));
+    again.unref();
+    server.once('close', () => clearInterval(again));
+  }, ms).unref();
 }
 
 /** How long a connection closed under a client still sending is drained before it is destroyed. */

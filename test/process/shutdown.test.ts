@@ -59,6 +59,27 @@ describe('shutdown under hostile clients', () => {
     }
   }, 60_000);
 
+  it('a long flow is stopped between its steps: JSON gets 503, a stream ends with an error line, and the process exits 0 in time', async () => {
+    const grace = 2000;
+    const server = await startServer({ SHUTDOWN_GRACE_MS: String(grace) });
+    // About 20 s of Størmer–Verlet steps each, far past the grace period.
+    const body = { hamiltonian: { kinetic: 'demo-pendulum-T', potential: 'demo-pendulum-V' }, method: 'stormer-verlet', h: 0.001, steps: 6_000_000, every: 600_000, initial: [[1, 0]] };
+    const json = post(server.url, '/flows', body).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() }));
+    const stream = fetch(`${server.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify(body) }).then(
+      async (response) => ({ status: response.status, lines: (await response.text()).trim().split('\n').map((line) => JSON.parse(line)) }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const { code, ms } = await terminate(server);
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(grace);
+    const refused = await json;
+    expect(refused).toMatchObject({ status: 503, retryAfter: '1', body: { type: '/problems/service-unavailable' } });
+    const streamed = await stream;
+    expect(streamed.status).toBe(200);
+    expect(streamed.lines[0].type).toBe('start');
+    expect(streamed.lines.at(-1)).toMatchObject({ type: 'error', problem: { status: 503, type: '/problems/service-unavailable' } });
+  }, 60_000);
+
   it('every answer sent once shutdown has begun says Connection: close, and no client gets a reset', async () => {
     const server = await startServer({ SHUTDOWN_GRACE_MS: '10000' });
     const { port } = new URL(server.url);
