@@ -25,10 +25,11 @@ const escape = (text: string): string => text.replace(/[<>&"']/g, (c) => `&#${c.
 /** Round numbers of 1, 2 or 5 times a power of ten that span [low, high] in about `count` steps. */
 export function ticks(low: number, high: number, count = 5): { values: number[]; step: number } {
   const raw = (high - low) / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => raw <= s) ?? 10 * power;
+  const exponent = Math.floor(Math.log10(raw));
+  // m·10^e as the nearest double: 5e-4, not 5·1e-4 (which is 0.00049999…).
+  const step = [1, 2, 5, 10].map((m) => Number(`${m}e${exponent}`)).find((s) => raw <= s) ?? Number(`1e${exponent + 1}`);
   const values: number[] = [];
-  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) values.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let k = Math.ceil(low / step); k * step <= high + step * 1e-9; k++) values.push(k === 0 ? 0 : Number((k * step).toPrecision(12)));
   return { values, step };
 }
 
