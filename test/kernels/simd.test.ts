@@ -106,6 +106,17 @@ describe('every point gets the same bits alone (single-point kernel) as in any b
   });
 });
 
+describe('a small batch is laid out at its own width, and gives the same bits as a full chunk', () => {
+  it.each([2, 3, 4, 5, 9, 17])('%i points', (n) => {
+    const model = createModel(randomParameters({ layers: 5, dim: 6, inputDim: 3, seed: n, activation: 'tanh' }));
+    const full = points(model, chunkSize(model), n);
+    const whole = valueAndGradient(model, full);
+    const small = valueAndGradient(model, full.subarray(0, n * 3));
+    expect(sameBits(small.values, whole.values.subarray(0, n))).toBe(true);
+    expect(sameBits(small.gradients, whole.gradients.subarray(0, n * 3))).toBe(true);
+  });
+});
+
 describe('models alternate freely (the kernels cache each model’s layout by identity)', () => {
   it('interleaved calls on many models each get their own model’s answer', () => {
     const models = Array.from({ length: 40 }, (_, i) => createModel(randomParameters({ layers: 1 + (i % 5), dim: 1 + (i % 9), seed: i })));

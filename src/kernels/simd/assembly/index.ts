@@ -302,34 +302,38 @@ export function run(
   B: i32,
 ): void {
   const withGradient = grads != 0;
-  const plane = (<usize>d * B) << 3;
-  let Z = scratch;
-  let Z2 = Z + plane;
-  const A = Z2 + plane;
-  const U = A + plane;
-  const X = U + plane;
-  const S = X + ((<usize>B) << 3);
   const layerW = (<usize>d * d) << 3;
-  const layerS = plane;
   for (let start = 0; start < n; start += B) {
     const count = min(B, n - start);
+    // A short chunk (a small batch, or a batch's last points) is laid out at its own width, a
+    // multiple of 4, so that it costs what its points cost rather than B points' work; each
+    // point's numbers are the same at any width.
+    const width = count == B ? B : (count + 3) & ~3;
+    const plane = (<usize>d * width) << 3;
+    let Z = scratch;
+    let Z2 = Z + plane;
+    const A = Z2 + plane;
+    const U = A + plane;
+    const X = U + plane;
+    const S = X + ((<usize>width) << 3);
+    const layerS = plane;
     // Z⁰: the points, transposed to feature-major and padded with zeros (coordinates ≥ d₀, points ≥ count).
     memory.fill(Z, 0, plane);
     for (let p = 0; p < count; p++) {
       const from = input + ((<usize>(start + p) * d0) << 3);
-      for (let i = 0; i < d0; i++) store<f64>(Z + ((<usize>i * B + p) << 3), load<f64>(from + (<usize>i << 3)));
+      for (let i = 0; i < d0; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
     }
     for (let k = 0; k < layers; k++) {
-      layerForward(kind, d, B, W + <usize>k * layerW, b + ((<usize>k * d) << 3), Z, Z2, S + <usize>k * layerS, h, withGradient);
+      layerForward(kind, d, width, W + <usize>k * layerW, b + ((<usize>k * d) << 3), Z, Z2, S + <usize>k * layerS, h, withGradient);
       const t = Z;
       Z = Z2;
       Z2 = t;
     }
     // F = η(wᵀZ^K + μ), and the adjoint's start A = η′(·)·w.
-    for (let p = 0; p < B; p += 2) {
+    for (let p = 0; p < width; p += 2) {
       let acc = sp(0);
       for (let i = 0; i < d; i++) {
-        acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + ((<usize>i * B + p) << 3))));
+        acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + ((<usize>i * width + p) << 3))));
       }
       const x = f64x2.add(acc, sp(mu));
       let value = x;
@@ -342,16 +346,16 @@ export function run(
       v128.store(X + (<usize>p << 3), value);
       if (withGradient) {
         for (let i = 0; i < d; i++) {
-          v128.store(A + ((<usize>i * B + p) << 3), f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
+          v128.store(A + ((<usize>i * width + p) << 3), f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
         }
       }
     }
     for (let p = 0; p < count; p++) store<f64>(values + ((<usize>(start + p)) << 3), load<f64>(X + (<usize>p << 3)));
     if (!withGradient) continue;
-    for (let k = layers - 1; k >= 0; k--) layerBackward(d, B, W + <usize>k * layerW, S + <usize>k * layerS, A, U);
+    for (let k = layers - 1; k >= 0; k--) layerBackward(d, width, W + <usize>k * layerW, S + <usize>k * layerS, A, U);
     for (let p = 0; p < count; p++) {
       const to = grads + ((<usize>(start + p) * d0) << 3);
-      for (let i = 0; i < d0; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * B + p) << 3)));
+      for (let i = 0; i < d0; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * width + p) << 3)));
     }
   }
 }
