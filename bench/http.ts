@@ -13,7 +13,10 @@
  *  3. the event loop while a 1,000,000-point binary /gradient runs: GET /health/live latencies,
  *     probed from a process of its own;
  *  4. that request with WORKERS=1 and WORKERS=2, in alternating rounds;
- *  5. where the worker pool starts to pay: small batches on the main thread against the pool.
+ *  5. where the worker pool starts to pay: small batches on the main thread against the pool;
+ *  6. Hamiltonian flows: 10,000 Størmer–Verlet steps by POST /flows against a client calling
+ *     /gradient twice a step, and an ensemble against the kernels alone (this build only: a
+ *     baseline may not have /flows).
  *
  * Rounds alternate between the servers, and figures are medians, because the machine is shared.
  *
@@ -35,7 +38,8 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createModel, normalGenerator, randomParameters, valueAndGradientInto } from '../src/kernels/index.js';
+import { createModel, evaluateInto, normalGenerator, randomParameters, valueAndGradientInto } from '../src/kernels/index.js';
+import { pendulumKinetic, pendulumPotential } from '../src/registry/pendulum.js';
 import { freePort } from '../scripts/free-port.js';
 
 const { values: options } = parseArgs({
@@ -43,7 +47,7 @@ const { values: options } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
-    only: { type: 'string', default: 'one,cpu,large,loop,scaling,threshold' },
+    only: { type: 'string', default: 'one,cpu,large,loop,scaling,threshold,flows' },
     baseline: { type: 'string' },
   },
 });
@@ -434,6 +438,108 @@ async function threshold() {
   return rows;
 }
 
+// ---- 6. Hamiltonian flows ----------------------------------------------------------------------------
+
+const pendulum = { kinetic: 'demo-pendulum-T', potential: 'demo-pendulum-V' };
+
+/**
+ * 10,000 Størmer–Verlet steps of one state of the learned pendulum (K = 8, d = 4, n = 1): by
+ * POST /flows, and by a client that calls /gradient twice a step (∇T(p½), then ∇V(q′), reusing
+ * ∇V(q) from the step before) over one kept-alive connection, as a user integrating by hand would.
+ * And an ensemble of 1,000 states × 1,000 steps by /flows, against the kernels' own time for the
+ * same network calls (∇T, ∇V and T at 1,000 points a step, one thread, no scaling).
+ */
+async function flows() {
+  const measured = builds.slice(0, 1);
+  const servers = [await start(SERVICE, {}, root)];
+  const h = 0.01;
+  const steps = 10_000;
+  const oneState = JSON.stringify({ hamiltonian: pendulum, method: 'stormer-verlet', h, steps, every: 100, initial: [[1, 0]] });
+  const ensemble = JSON.stringify({
+    hamiltonian: pendulum,
+    method: 'stormer-verlet',
+    h,
+    steps: 1000,
+    every: 1000,
+    initial: Array.from({ length: 1000 }, (_, i) => [Math.sin(i), Math.cos(i)]),
+  });
+  const byHand = async (url: string) => {
+    const gradient = async (modelId: string, x: number) => {
+      const { body } = await postJson(url, '/gradient', JSON.stringify({ modelId, points: [[x]] }));
+      return (body as { gradients: number[][] }).gradients[0][0];
+    };
+    const start = performance.now();
+    let q = 1;
+    let p = 0;
+    let dV = await gradient(pendulum.potential, q);
+    for (let s = 0; s < steps; s++) {
+      const half = p - (h / 2) * dV;
+      q += h * (await gradient(pendulum.kinetic, half));
+      dV = await gradient(pendulum.potential, q);
+      p = half - (h / 2) * dV;
+    }
+    return { ms: performance.now() - start, q, p };
+  };
+  const T = createModel(pendulumKinetic);
+  const V = createModel(pendulumPotential);
+  const kernelEnsembleMs = () => {
+    const x = Float64Array.from({ length: 1000 }, (_, i) => Math.sin(i) / 4);
+    const values = new Float64Array(1000);
+    const gradients = new Float64Array(1000);
+    const start = performance.now();
+    for (let s = 0; s < 1000; s++) {
+      valueAndGradientInto(T, x, values, gradients);
+      valueAndGradientInto(V, x, values, gradients);
+      evaluateInto(T, x, values);
+    }
+    return performance.now() - start;
+  };
+  // Warm-up, untimed.
+  for (const server of servers) {
+    await post(server.url, '/flows', oneState, json);
+    await post(server.url, '/flows', ensemble, json);
+  }
+  kernelEnsembleMs();
+  const flowMs = measured.map(() => [] as number[]);
+  const handMs = measured.map(() => [] as number[]);
+  const ensembleMs = measured.map(() => [] as number[]);
+  const kernel: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const [b, server] of servers.entries()) {
+      for (let i = 0; i < 5; i++) flowMs[b].push((await post(server.url, '/flows', oneState, json)).ms);
+      handMs[b].push((await byHand(server.url)).ms);
+      for (let i = 0; i < 3; i++) ensembleMs[b].push((await post(server.url, '/flows', ensemble, json)).ms);
+    }
+    for (let i = 0; i < 3; i++) kernel.push(kernelEnsembleMs());
+  }
+  for (const server of servers) await server.stop();
+  const k = median(kernel);
+  return measured.map((build, b) => ({
+    build: build.label,
+    flowsMs: Number(median(flowMs[b]).toFixed(1)),
+    byHandMs: Number(median(handMs[b]).toFixed(0)),
+    speedup: Number((median(handMs[b]) / median(flowMs[b])).toFixed(0)),
+    ensembleMs: Number(median(ensembleMs[b]).toFixed(1)),
+    ensembleKernelMs: Number(k.toFixed(1)),
+    ensembleRatio: Number((median(ensembleMs[b]) / k).toFixed(2)),
+  }));
+}
+
+/** A JSON request on the kept-alive agent, its answer parsed. */
+function postJson(url: string, path: string, body: string): Promise<{ body: unknown }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, path, method: 'POST', agent, headers: { ...json, 'content-length': Buffer.byteLength(body) } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ body: JSON.parse(Buffer.concat(chunks).toString()) }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 // The large requests go first: after autocannon's runs, this process's own client took ~60 %
 // longer over the same 100,000-point request (binary 90 against 56 ms), the kernels no longer.
 const large = sections.has('large') ? await largeBatch() : undefined;
@@ -442,7 +548,8 @@ const scaled = sections.has('scaling') ? await scaling() : undefined;
 const pool = sections.has('threshold') ? await threshold() : undefined;
 const one = sections.has('one') ? await onePointThroughput() : undefined;
 const ladder = sections.has('cpu') ? await cpuLadder() : undefined;
-const figures = { onePoint: one, cpuPerRequest: ladder, largeBatch: large, eventLoop: loaded, scaling: scaled, threshold: pool };
+const flowRuns = sections.has('flows') ? await flows() : undefined;
+const figures = { onePoint: one, cpuPerRequest: ladder, largeBatch: large, eventLoop: loaded, scaling: scaled, threshold: pool, flows: flowRuns };
 
 /** Each figure of this build beside the baseline's, with their ratio (for times, lower is better). */
 function sideBySide(): Record<string, string | number>[] {
@@ -490,6 +597,10 @@ else {
   table('GET /health/live while a 1,000,000-point binary /gradient runs (2 workers):', figures.eventLoop);
   table('1,000,000-point binary /gradient, WORKERS=1 against WORKERS=2:', figures.scaling);
   table('small batches (K = 20, d = 4, JSON), main thread against the pool:', figures.threshold);
+  table(
+    'flows (learned pendulum, K = 8, d = 4, n = 1), Størmer–Verlet: 10,000 steps of one state by POST /flows against a client calling /gradient twice a step; 1,000 states × 1,000 steps against the kernels alone (one thread):',
+    figures.flows,
+  );
   if (builds.length > 1) table(`this build against the baseline (${builds[1].root}), in the same rounds:`, sideBySide());
 }
 agent.destroy();

@@ -11,6 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ticks, tickLabel } from '../../src/codecs/svg/flows.js';
 import { startApp } from '../helpers/app.js';
 
+// The browser's globals, in the functions that run in the page (this project compiles without the DOM library).
+declare const document: any;
+declare const DOMParser: any;
+declare const Image: any;
+interface DOMRect {
+  readonly left: number;
+  readonly right: number;
+  readonly top: number;
+  readonly bottom: number;
+  readonly width: number;
+  readonly height: number;
+}
+
 const CHROMIUM = '/usr/bin/chromium';
 const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -74,8 +87,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the phase portrait in a browser', () => 
     const layout = await page.evaluate(() => {
       const root = document.querySelector('svg')!.getBoundingClientRect();
       const inside = (r: DOMRect) => r.width > 0 && r.height > 0 && r.left >= root.left - 0.5 && r.right <= root.right + 0.5 && r.top >= root.top - 0.5 && r.bottom <= root.bottom + 0.5;
-      const texts = [...document.querySelectorAll('text')].map((t) => ({ text: t.textContent ?? '', box: t.getBoundingClientRect(), cls: t.getAttribute('class') }));
-      const curves = [...document.querySelectorAll('polyline')].map((p) => p.getBoundingClientRect());
+      const texts: { text: string; box: DOMRect; cls: string | null }[] = [...document.querySelectorAll('text')].map((t: any) => ({ text: t.textContent ?? '', box: t.getBoundingClientRect(), cls: t.getAttribute('class') }));
+      const curves: DOMRect[] = [...document.querySelectorAll('polyline')].map((p: any) => p.getBoundingClientRect());
       // No two labels overlap.
       let overlaps = 0;
       for (let i = 0; i < texts.length; i++) {
