@@ -35,7 +35,7 @@ export const configSchema = Type.Object({
     minimum: 1,
     default: 1e10,
     description:
-      'The most work one request may ask for, in flops: points × the operation\'s flops a point (4·K·d² for /evaluate and /gradient). More is refused with 413 before any work starts.',
+      'The most work one request may ask for, in flops: points × the operation\'s flops a point (4·K·d² for /evaluate and /gradient; for /flows, trajectories × steps × the step\'s network calls). More is refused with 413 before any work starts.',
   }),
   BODY_BYTES_IN_FLIGHT: Type.Integer({
     minimum: 1024 * 1024,
