@@ -30,8 +30,14 @@ const median = (xs: number[]) => {
 /** Median ms per call: at least 3 calls, then as many as the budget allows; fast calls grouped. */
 function time(call: () => void): number {
   call();
+  // Calls are grouped until a group takes a millisecond or more.
   let repeat = 1;
-  for (let start = performance.now(); performance.now() - start < 1; repeat *= 2) call();
+  for (;;) {
+    const start = performance.now();
+    for (let i = 0; i < repeat; i++) call();
+    if (performance.now() - start >= 1) break;
+    repeat *= 2;
+  }
   const samples: number[] = [];
   const deadline = performance.now() + budgetMs;
   while (samples.length < 3 || (performance.now() < deadline && samples.length < 200)) {

@@ -17,7 +17,7 @@ export * from './model.js';
 export * from './scaling.js';
 export * from './random.js';
 export { referenceEvaluate, referenceValueAndGradient } from './reference.js';
-export { hessianInto, hessianVectorInto } from './second.js';
+export { hessianInto, hessianVectorInto, referenceHessianInto, referenceHessianVectorInto } from './second.js';
 export { FD_STEP_FACTOR, gradientCheckInto, hessianCheckInto } from './check.js';
 export { traceInto } from './trace.js';
 export * from './flows.js';

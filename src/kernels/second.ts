@@ -9,11 +9,13 @@
  *             Ȧ^k = Ȧ^{k+1} + W_kᵀ(h·σ″(U_k) ⊙ U̇_k ⊙ A^{k+1} + h·σ′(U_k) ⊙ Ȧ^{k+1})
  *
  * Then ∇F = A⁰ and ∇²F·v = Ȧ⁰ (their first d₀ coordinates), exactly up to rounding: no finite
- * differences. The Hessian is d₀ such products, along the unit vectors e_1 … e_d₀. Plain loops,
- * one point at a time; each direction costs one more matrix–vector product per layer each way.
+ * differences. The Hessian is d₀ such products, along the unit vectors e_1 … e_d₀. The plain loops
+ * here, one point at a time, are the reference; the SIMD kernels (./simd) do the same in batches,
+ * each direction's tangents a plane of their own: one more matrix product per layer each way.
  */
 import { hiddenActivations, outputActivations, type Activation } from './activations.js';
 import type { ResNetModel } from './model.js';
+import { simdAvailable, simdSecond } from './simd/index.js';
 
 interface Scratch {
   readonly z: Float64Array;
@@ -125,16 +127,28 @@ function point(
   for (let j = 0; j < m; j++) for (let r = 0; r < d0; r++) products[(p * m + j) * d0 + r] = dA[j * d + r];
 }
 
-/** F, ∇F and ∇²F (d₀ × d₀, row-major) at every point. */
+/** F, ∇F and ∇²F (d₀ × d₀, row-major) at every point: on the SIMD kernels where the machine has them. */
 export function hessianInto(model: ResNetModel, points: Float64Array, values: Float64Array, gradients: Float64Array, hessians: Float64Array): void {
+  if (simdAvailable) simdSecond(model, points, null, model.inputDim, values, gradients, hessians);
+  else referenceHessianInto(model, points, values, gradients, hessians);
+}
+
+/** F, ∇F and ∇²F·v at every point, for the direction v given per point in `vectors` (point-major, d₀ each): on the SIMD kernels where the machine has them. */
+export function hessianVectorInto(model: ResNetModel, points: Float64Array, vectors: Float64Array, values: Float64Array, gradients: Float64Array, products: Float64Array): void {
+  if (simdAvailable) simdSecond(model, points, vectors, 1, values, gradients, products);
+  else referenceHessianVectorInto(model, points, vectors, values, gradients, products);
+}
+
+/** hessianInto by the plain loops above: the reference the SIMD kernels are tested against. */
+export function referenceHessianInto(model: ResNetModel, points: Float64Array, values: Float64Array, gradients: Float64Array, hessians: Float64Array): void {
   const d0 = model.inputDim;
   const scratch = scratchFor(model, d0);
   const unit = (j: number, i: number) => (i === j ? 1 : 0);
   for (let p = 0; p < values.length; p++) point(model, points, p, d0, unit, scratch, values, gradients, hessians);
 }
 
-/** F, ∇F and ∇²F·v at every point, for the direction v given per point in `vectors` (point-major, d₀ each). */
-export function hessianVectorInto(model: ResNetModel, points: Float64Array, vectors: Float64Array, values: Float64Array, gradients: Float64Array, products: Float64Array): void {
+/** hessianVectorInto by the plain loops above. */
+export function referenceHessianVectorInto(model: ResNetModel, points: Float64Array, vectors: Float64Array, values: Float64Array, gradients: Float64Array, products: Float64Array): void {
   const d0 = model.inputDim;
   const scratch = scratchFor(model, 1);
   for (let p = 0; p < values.length; p++) point(model, points, p, 1, (_j, i) => vectors[p * d0 + i], scratch, values, gradients, products);

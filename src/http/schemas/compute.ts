@@ -86,9 +86,10 @@ export const hessianExample = {
   modelVersion: 1,
   values: [0.27701583406928443],
   gradients: [[0.08008308634359138, -0.34667681253370525]],
-  hessians: [[[-0.034502406477782334, 0.016141165469458617], [0.016141165469458627, -0.007968719721612956]]],
+  hessians: [[[-0.034502406477782334, 0.016141165469458617], [0.016141165469458617, -0.00796871972161298]]],
 };
-export const hvpExample = { modelId: 'demo', modelVersion: 1, values: hessianExample.values, gradients: hessianExample.gradients, hessianVectorProducts: [hessianExample.hessians[0][0]] };
+/** ∇²F·(1, 0): the Hessian's first row, by its own sweep (to rounding: the last digit may differ). */
+export const hvpExample = { modelId: 'demo', modelVersion: 1, values: hessianExample.values, gradients: hessianExample.gradients, hessianVectorProducts: [[-0.03450240647778234, 0.01614116546945861]] };
 
 export const HessianResponse = Type.Object(
   {

@@ -21,6 +21,17 @@ interface Kernels {
     layers: number, d: number, dp: number, d0: number, h: number, mu: number, kind: number, logistic: number,
     WT: number, WR: number, b: number, w: number, input: number, value: number, grad: number, scratch: number,
   ): void;
+  secondScratchBytes(layers: number, d: number, m: number, B: number): number;
+  hessianScratchBytes(layers: number, d: number, m: number, B: number): number;
+  runHessian(
+    layers: number, d: number, m: number, h: number, mu: number, kind: number, logistic: number,
+    W: number, b: number, w: number, input: number, n: number, values: number, grads: number, hessians: number, scratch: number, B: number,
+  ): void;
+  runSecond(
+    layers: number, d: number, d0: number, h: number, mu: number, kind: number, logistic: number,
+    W: number, b: number, w: number, input: number, directions: number, m: number, n: number,
+    values: number, grads: number, products: number, scratch: number, B: number,
+  ): void;
   staticEnd(): number;
   tanhInPlace(at: number, n: number): void;
   expInPlace(at: number, n: number): void;
@@ -161,6 +172,52 @@ export function simdSweep(model: ResNetModel, points: Float64Array, values: Floa
     k.run(K, d, d0, h, mu, kind, logistic, placement.W, placement.b, placement.w, input, count, out, gradients ? grads : 0, scratch, B);
     values.set(heap.subarray(out / 8, out / 8 + count), start);
     if (gradients) gradients.set(heap.subarray(grads / 8, grads / 8 + count * d0), start * d0);
+  }
+}
+
+/** The most scratch one chunk of the second-derivative kernel may use: its planes stay in cache. */
+const SECOND_CHUNK_BYTES = 1 << 20;
+/** Points per call into `runSecond`. */
+const SECOND_SLICE = 4096;
+
+/** Points per chunk of `runSecond` for m directions: a multiple of 4, at most 256, and its scratch within SECOND_CHUNK_BYTES. */
+export function secondChunkSize(model: ResNetModel, m: number, hessian = false): number {
+  const perPoint = (hessian ? kernels!.hessianScratchBytes : kernels!.secondScratchBytes)(model.layers, model.dim, m, 1);
+  return Math.min(256, Math.max(4, Math.floor(SECOND_CHUNK_BYTES / perPoint / 4) * 4));
+}
+
+/**
+ * F, ∇F, and ∇²F·v for m directions per point, by the SIMD kernels: `directions` null for the
+ * unit vectors e_1 … e_d₀ (m = d₀, the Hessian, row by row), or one direction per point (m = 1).
+ * `products` gets, for point p and direction j, d₀ numbers at (p·m + j)·d₀. Arguments are checked
+ * by the caller.
+ */
+export function simdSecond(model: ResNetModel, points: Float64Array, directions: Float64Array | null, m: number, values: Float64Array, gradients: Float64Array, products: Float64Array): void {
+  const k = kernels!;
+  const placement = place(model);
+  const { layers: K, dim: d, inputDim: d0, h, mu } = model;
+  const kind = ACTIVATION_CODE[model.activation];
+  const logistic = model.output === 'logistic' ? 1 : 0;
+  const n = values.length;
+  const hessian = directions === null;
+  const B = secondChunkSize(model, m, hessian);
+  for (let start = 0; start < n; start += SECOND_SLICE) {
+    const count = Math.min(SECOND_SLICE, n - start);
+    const input = cacheEnd;
+    const vectors = input + align(count * d0 * 8);
+    const out = vectors + (directions ? align(count * d0 * 8) : 0);
+    const grads = out + align(count * 8);
+    const prods = grads + align(count * d0 * 8);
+    const scratch = prods + align(count * m * d0 * 8);
+    reserve(scratch + (hessian ? k.hessianScratchBytes(K, d, m, B) : k.secondScratchBytes(K, d, m, B)));
+    heap.set(points.subarray(start * d0, (start + count) * d0), input / 8);
+    if (directions) heap.set(directions.subarray(start * d0, (start + count) * d0), vectors / 8);
+    // The Hessian by the layers' curvature sums (runHessian); a direction per point by forward over reverse (runSecond).
+    if (hessian) k.runHessian(K, d, d0, h, mu, kind, logistic, placement.W, placement.b, placement.w, input, count, out, grads, prods, scratch, B);
+    else k.runSecond(K, d, d0, h, mu, kind, logistic, placement.W, placement.b, placement.w, input, vectors, m, count, out, grads, prods, scratch, B);
+    values.set(heap.subarray(out / 8, out / 8 + count), start);
+    gradients.set(heap.subarray(grads / 8, grads / 8 + count * d0), start * d0);
+    products.set(heap.subarray(prods / 8, prods / 8 + count * m * d0), start * m * d0);
   }
 }
 

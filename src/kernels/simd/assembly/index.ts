@@ -458,3 +458,443 @@ export function expInPlace(at: usize, n: i32): void {
 export function staticEnd(): usize {
   return __heap_base;
 }
+
+// ---- second derivatives: forward over reverse, the tangents in planes of their own ---------------
+
+/** σ″(pre), given y = σ(pre), as ../activations.ts has it. */
+@inline function sigmaCurvature(kind: i32, y: v128): v128 {
+  if (kind == 0) return f64x2.mul(f64x2.mul(sp(-2.0), y), f64x2.sub(sp(1.0), f64x2.mul(y, y)));
+  if (kind == 1) return f64x2.mul(f64x2.mul(y, f64x2.sub(sp(1.0), y)), f64x2.sub(sp(1.0), f64x2.mul(sp(2.0), y)));
+  return sp(0.0);
+}
+
+/**
+ * out[i][p] = Σ_c W[i][c]·in[c][p] (+ b[i] when b is not 0), summed from c = 0, over a plane of
+ * `width` points: in register blocks of 4 rows × 4 points, then the rows left one at a time.
+ */
+function planeProduct(d: i32, width: i32, W: usize, b: usize, input: usize, out: usize): void {
+  const row = <usize>width << 3;
+  const stride = <usize>d << 3;
+  let i = 0;
+  for (; i + 4 <= d; i += 4) {
+    const weights = W + ((<usize>i * d) << 3);
+    for (let p: usize = 0; p < row; p += 32) {
+      let a00 = sp(0.0), a01 = sp(0.0), a10 = sp(0.0), a11 = sp(0.0);
+      let a20 = sp(0.0), a21 = sp(0.0), a30 = sp(0.0), a31 = sp(0.0);
+      let x = input + p;
+      for (let c = 0; c < d; c++) {
+        const x0 = v128.load(x);
+        const x1 = v128.load(x + 16);
+        const at = weights + (<usize>c << 3);
+        const w0 = v128.load64_splat(at);
+        const w1 = v128.load64_splat(at + stride);
+        const w2 = v128.load64_splat(at + 2 * stride);
+        const w3 = v128.load64_splat(at + 3 * stride);
+        a00 = f64x2.add(a00, f64x2.mul(w0, x0));
+        a01 = f64x2.add(a01, f64x2.mul(w0, x1));
+        a10 = f64x2.add(a10, f64x2.mul(w1, x0));
+        a11 = f64x2.add(a11, f64x2.mul(w1, x1));
+        a20 = f64x2.add(a20, f64x2.mul(w2, x0));
+        a21 = f64x2.add(a21, f64x2.mul(w2, x1));
+        a30 = f64x2.add(a30, f64x2.mul(w3, x0));
+        a31 = f64x2.add(a31, f64x2.mul(w3, x1));
+        x += row;
+      }
+      if (b != 0) {
+        const at = b + (<usize>i << 3);
+        const b0 = v128.load64_splat(at);
+        const b1 = v128.load64_splat(at + 8);
+        const b2 = v128.load64_splat(at + 16);
+        const b3 = v128.load64_splat(at + 24);
+        a00 = f64x2.add(a00, b0);
+        a01 = f64x2.add(a01, b0);
+        a10 = f64x2.add(a10, b1);
+        a11 = f64x2.add(a11, b1);
+        a20 = f64x2.add(a20, b2);
+        a21 = f64x2.add(a21, b2);
+        a30 = f64x2.add(a30, b3);
+        a31 = f64x2.add(a31, b3);
+      }
+      const to = out + <usize>i * row + p;
+      v128.store(to, a00);
+      v128.store(to + 16, a01);
+      v128.store(to + row, a10);
+      v128.store(to + row + 16, a11);
+      v128.store(to + 2 * row, a20);
+      v128.store(to + 2 * row + 16, a21);
+      v128.store(to + 3 * row, a30);
+      v128.store(to + 3 * row + 16, a31);
+    }
+  }
+  for (; i < d; i++) {
+    const weights = W + ((<usize>i * d) << 3);
+    const bias = b != 0 ? v128.load64_splat(b + (<usize>i << 3)) : sp(0.0);
+    const to = out + <usize>i * row;
+    for (let p: usize = 0; p < row; p += 32) {
+      let a0 = sp(0.0);
+      let a1 = sp(0.0);
+      let x = input + p;
+      for (let c = 0; c < d; c++) {
+        const weight = v128.load64_splat(weights + (<usize>c << 3));
+        a0 = f64x2.add(a0, f64x2.mul(weight, v128.load(x)));
+        a1 = f64x2.add(a1, f64x2.mul(weight, v128.load(x + 16)));
+        x += row;
+      }
+      if (b != 0) {
+        a0 = f64x2.add(a0, bias);
+        a1 = f64x2.add(a1, bias);
+      }
+      v128.store(to + p, a0);
+      v128.store(to + p + 16, a1);
+    }
+  }
+}
+
+/** out[r][p] += Σ_i W[i][r]·in[i][p], summed from i = 0: W_kᵀ times a plane, added; 4 columns × 4 points at a time. */
+function planeProductTransposedAdd(d: i32, width: i32, W: usize, input: usize, out: usize): void {
+  const row = <usize>width << 3;
+  const stride = <usize>d << 3;
+  let r = 0;
+  for (; r + 4 <= d; r += 4) {
+    const columns = W + (<usize>r << 3);
+    for (let p: usize = 0; p < row; p += 32) {
+      let a00 = sp(0.0), a01 = sp(0.0), a10 = sp(0.0), a11 = sp(0.0);
+      let a20 = sp(0.0), a21 = sp(0.0), a30 = sp(0.0), a31 = sp(0.0);
+      let x = input + p;
+      let at = columns;
+      for (let i = 0; i < d; i++) {
+        const x0 = v128.load(x);
+        const x1 = v128.load(x + 16);
+        const w0 = v128.load64_splat(at);
+        const w1 = v128.load64_splat(at + 8);
+        const w2 = v128.load64_splat(at + 16);
+        const w3 = v128.load64_splat(at + 24);
+        a00 = f64x2.add(a00, f64x2.mul(w0, x0));
+        a01 = f64x2.add(a01, f64x2.mul(w0, x1));
+        a10 = f64x2.add(a10, f64x2.mul(w1, x0));
+        a11 = f64x2.add(a11, f64x2.mul(w1, x1));
+        a20 = f64x2.add(a20, f64x2.mul(w2, x0));
+        a21 = f64x2.add(a21, f64x2.mul(w2, x1));
+        a30 = f64x2.add(a30, f64x2.mul(w3, x0));
+        a31 = f64x2.add(a31, f64x2.mul(w3, x1));
+        x += row;
+        at += stride;
+      }
+      const to = out + <usize>r * row + p;
+      v128.store(to, f64x2.add(v128.load(to), a00));
+      v128.store(to + 16, f64x2.add(v128.load(to + 16), a01));
+      v128.store(to + row, f64x2.add(v128.load(to + row), a10));
+      v128.store(to + row + 16, f64x2.add(v128.load(to + row + 16), a11));
+      v128.store(to + 2 * row, f64x2.add(v128.load(to + 2 * row), a20));
+      v128.store(to + 2 * row + 16, f64x2.add(v128.load(to + 2 * row + 16), a21));
+      v128.store(to + 3 * row, f64x2.add(v128.load(to + 3 * row), a30));
+      v128.store(to + 3 * row + 16, f64x2.add(v128.load(to + 3 * row + 16), a31));
+    }
+  }
+  for (; r < d; r++) {
+    const column = W + (<usize>r << 3);
+    const to = out + <usize>r * row;
+    for (let p: usize = 0; p < row; p += 32) {
+      let a0 = sp(0.0);
+      let a1 = sp(0.0);
+      let x = input + p;
+      for (let i = 0; i < d; i++) {
+        const weight = v128.load64_splat(column + ((<usize>i * d) << 3));
+        a0 = f64x2.add(a0, f64x2.mul(weight, v128.load(x)));
+        a1 = f64x2.add(a1, f64x2.mul(weight, v128.load(x + 16)));
+        x += row;
+      }
+      v128.store(to + p, f64x2.add(v128.load(to + p), a0));
+      v128.store(to + p + 16, f64x2.add(v128.load(to + p + 16), a1));
+    }
+  }
+}
+
+/** Bytes of scratch `runSecond` needs for chunks of B points and m directions. */
+export function secondScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
+  return (4 + 2 * layers + m * (layers + 2)) * d * B * 8;
+}
+
+/**
+ * F, ∇F and ∇²F·v for m directions v per point (forward over reverse, as ../../second.ts
+ * derives it), for n points in chunks of B. `directions` is 0 for the unit vectors e_1 … e_m
+ * (m = d₀: the Hessian), or holds one direction per point (n·d₀, m = 1). `products` receives,
+ * for point p and direction j, d₀ numbers at ((p·m + j)·d₀). The sums run in the same order as
+ * `run`'s, so F and ∇F have the same bits as there.
+ */
+export function runSecond(
+  layers: i32,
+  d: i32,
+  d0: i32,
+  h: f64,
+  mu: f64,
+  kind: i32,
+  logistic: bool,
+  W: usize,
+  b: usize,
+  w: usize,
+  input: usize,
+  directions: usize,
+  m: i32,
+  n: i32,
+  values: usize,
+  grads: usize,
+  products: usize,
+  scratch: usize,
+  B: i32,
+): void {
+  const layerW = (<usize>d * d) << 3;
+  const hv = sp(h);
+  for (let start = 0; start < n; start += B) {
+    const count = min(B, n - start);
+    const width = count == B ? B : (count + 3) & ~3;
+    const plane = (<usize>d * width) << 3;
+    const row = <usize>width << 3;
+    const Z = scratch;
+    const P = Z + plane;
+    const T = P + plane;
+    const A = T + plane;
+    const S = A + plane;
+    const C = S + <usize>layers * plane;
+    const Zd = C + <usize>layers * plane;
+    const Ud = Zd + <usize>m * plane;
+    const Ad = Ud + <usize>layers * m * plane;
+    // Z⁰ = (y, 0) and Ż⁰ = (v, 0), feature-major.
+    memory.fill(Z, 0, plane);
+    memory.fill(Zd, 0, <usize>m * plane);
+    for (let p = 0; p < count; p++) {
+      const from = input + ((<usize>(start + p) * d0) << 3);
+      for (let i = 0; i < d0; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
+      if (directions != 0) {
+        const v = directions + ((<usize>(start + p) * d0) << 3);
+        for (let i = 0; i < d0; i++) store<f64>(Zd + ((<usize>i * width + p) << 3), load<f64>(v + (<usize>i << 3)));
+      } else {
+        for (let j = 0; j < m; j++) store<f64>(Zd + <usize>j * plane + ((<usize>j * width + p) << 3), 1.0);
+      }
+    }
+    // Forward: U_k = W_k Z + b_k, U̇_k = W_k Ż; Z += h·σ(U_k), Ż += h·σ′(U_k) ⊙ U̇_k.
+    for (let k = 0; k < layers; k++) {
+      const Wk = W + <usize>k * layerW;
+      const Sk = S + <usize>k * plane;
+      const Ck = C + <usize>k * plane;
+      planeProduct(d, width, Wk, b + ((<usize>k * d) << 3), Z, P);
+      for (let e: usize = 0; e < plane; e += 16) {
+        const pre = v128.load(P + e);
+        const y = sigma(kind, pre);
+        v128.store(Sk + e, f64x2.mul(hv, sigmaSlope(kind, pre, y)));
+        v128.store(Ck + e, f64x2.mul(hv, sigmaCurvature(kind, y)));
+        v128.store(Z + e, f64x2.add(v128.load(Z + e), f64x2.mul(hv, y)));
+      }
+      for (let j = 0; j < m; j++) {
+        const Zj = Zd + <usize>j * plane;
+        const Uj = Ud + (<usize>k * m + j) * plane;
+        planeProduct(d, width, Wk, 0, Zj, Uj);
+        for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
+      }
+    }
+    // x = wᵀZ^K + μ, ẋ = wᵀŻ^K; A^K = η′(x)·w, Ȧ^K = η″(x)·ẋ·w.
+    for (let p: usize = 0; p < row; p += 16) {
+      let acc = sp(0.0);
+      for (let i = 0; i < d; i++) acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + <usize>i * row + p)));
+      const x = f64x2.add(acc, sp(mu));
+      let value = x;
+      let slope = sp(1.0);
+      let curvature = sp(0.0);
+      if (logistic) {
+        const t = tanh2(f64x2.div(x, sp(2.0)));
+        const u = f64x2.sub(sp(1.0), f64x2.mul(t, t));
+        value = f64x2.mul(sp(0.5), f64x2.add(sp(1.0), t));
+        slope = f64x2.mul(sp(0.25), u);
+        curvature = f64x2.mul(f64x2.mul(sp(-0.25), t), u);
+      }
+      const lane = <i32>(p >> 3);
+      if (lane < count) store<f64>(values + ((<usize>(start + lane)) << 3), f64x2.extract_lane(value, 0));
+      if (lane + 1 < count) store<f64>(values + ((<usize>(start + lane + 1)) << 3), f64x2.extract_lane(value, 1));
+      for (let i = 0; i < d; i++) v128.store(A + <usize>i * row + p, f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
+      for (let j = 0; j < m; j++) {
+        const Zj = Zd + <usize>j * plane;
+        let dx = sp(0.0);
+        for (let i = 0; i < d; i++) dx = f64x2.add(dx, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Zj + <usize>i * row + p)));
+        const scale = f64x2.mul(curvature, dx);
+        const Aj = Ad + <usize>j * plane;
+        for (let i = 0; i < d; i++) v128.store(Aj + <usize>i * row + p, f64x2.mul(scale, v128.load64_splat(w + (<usize>i << 3))));
+      }
+    }
+    // Backward, from A^{k+1}: Ȧ += W_kᵀ(h·σ″ ⊙ U̇_k ⊙ A + h·σ′ ⊙ Ȧ), then A += W_kᵀ(h·σ′ ⊙ A).
+    for (let k = layers - 1; k >= 0; k--) {
+      const Wk = W + <usize>k * layerW;
+      const Sk = S + <usize>k * plane;
+      const Ck = C + <usize>k * plane;
+      for (let j = 0; j < m; j++) {
+        const Uj = Ud + (<usize>k * m + j) * plane;
+        const Aj = Ad + <usize>j * plane;
+        for (let e: usize = 0; e < plane; e += 16) {
+          const bent = f64x2.mul(f64x2.mul(v128.load(Ck + e), v128.load(Uj + e)), v128.load(A + e));
+          v128.store(T + e, f64x2.add(bent, f64x2.mul(v128.load(Sk + e), v128.load(Aj + e))));
+        }
+        planeProductTransposedAdd(d, width, Wk, T, Aj);
+      }
+      for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(Sk + e), v128.load(A + e)));
+      planeProductTransposedAdd(d, width, Wk, T, A);
+    }
+    for (let p = 0; p < count; p++) {
+      const to = grads + ((<usize>(start + p) * d0) << 3);
+      for (let i = 0; i < d0; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * width + p) << 3)));
+      for (let j = 0; j < m; j++) {
+        const Aj = Ad + <usize>j * plane;
+        const out = products + ((<usize>((start + p) * m + j) * d0) << 3);
+        for (let i = 0; i < d0; i++) store<f64>(out + (<usize>i << 3), load<f64>(Aj + ((<usize>i * width + p) << 3)));
+      }
+    }
+  }
+}
+
+/** Bytes of scratch `runHessian` needs for chunks of B points of d₀ = m coordinates. */
+export function hessianScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
+  return ((5 + 2 * layers + m * (layers + 1)) * d + m * m) * B * 8;
+}
+
+/**
+ * F, ∇F and ∇²F (m × m, m = d₀, row-major at (p·m²)) of n points, in chunks of B. The forward
+ * sweep carries the m tangents Ż_j = ∂Z/∂y_j beside Z and keeps U̇_k = W_k Ż for each layer; the
+ * backward sweep, once A^{k+1} = ∂F/∂Z^{k+1} is known, adds each layer's curvature:
+ *
+ *   ∇²F = η″(x)·ẋẋᵀ + Σ_k U̇_kᵀ diag(h·σ″(U_k) ⊙ A^{k+1}) U̇_k,   ẋ = (wᵀŻ_j)_j
+ *
+ * the second-order chain rule, exact, and symmetric by construction: the d₀ backward tangent
+ * sweeps of forward over reverse (runSecond) become one m × m Gram sum per layer, d·m(m + 1)/2
+ * products a point instead of d²·m.
+ */
+export function runHessian(
+  layers: i32,
+  d: i32,
+  m: i32,
+  h: f64,
+  mu: f64,
+  kind: i32,
+  logistic: bool,
+  W: usize,
+  b: usize,
+  w: usize,
+  input: usize,
+  n: i32,
+  values: usize,
+  grads: usize,
+  hessians: usize,
+  scratch: usize,
+  B: i32,
+): void {
+  const layerW = (<usize>d * d) << 3;
+  const hv = sp(h);
+  for (let start = 0; start < n; start += B) {
+    const count = min(B, n - start);
+    const width = count == B ? B : (count + 3) & ~3;
+    const plane = (<usize>d * width) << 3;
+    const row = <usize>width << 3;
+    const Z = scratch;
+    const P = Z + plane;
+    const T = P + plane;
+    const A = T + plane;
+    const c = A + plane;
+    const S = c + plane;
+    const Cv = S + <usize>layers * plane;
+    const Zd = Cv + <usize>layers * plane;
+    const Ud = Zd + <usize>m * plane;
+    const Hp = Ud + <usize>layers * m * plane;
+    memory.fill(Z, 0, plane);
+    memory.fill(Zd, 0, <usize>m * plane);
+    for (let p = 0; p < count; p++) {
+      const from = input + ((<usize>(start + p) * m) << 3);
+      for (let i = 0; i < m; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
+      for (let j = 0; j < m; j++) store<f64>(Zd + <usize>j * plane + ((<usize>j * width + p) << 3), 1.0);
+    }
+    for (let k = 0; k < layers; k++) {
+      const Wk = W + <usize>k * layerW;
+      const Sk = S + <usize>k * plane;
+      const Ck = Cv + <usize>k * plane;
+      planeProduct(d, width, Wk, b + ((<usize>k * d) << 3), Z, P);
+      for (let e: usize = 0; e < plane; e += 16) {
+        const pre = v128.load(P + e);
+        const y = sigma(kind, pre);
+        v128.store(Sk + e, f64x2.mul(hv, sigmaSlope(kind, pre, y)));
+        v128.store(Ck + e, f64x2.mul(hv, sigmaCurvature(kind, y)));
+        v128.store(Z + e, f64x2.add(v128.load(Z + e), f64x2.mul(hv, y)));
+      }
+      for (let j = 0; j < m; j++) {
+        const Zj = Zd + <usize>j * plane;
+        const Uj = Ud + (<usize>k * m + j) * plane;
+        planeProduct(d, width, Wk, 0, Zj, Uj);
+        for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
+      }
+    }
+    // x = wᵀZ^K + μ, ẋ_j = wᵀŻ_j; A^K = η′(x)·w, ∇²F starts at η″(x)·ẋ_j·ẋ_l.
+    for (let p: usize = 0; p < row; p += 16) {
+      let acc = sp(0.0);
+      for (let i = 0; i < d; i++) acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + <usize>i * row + p)));
+      const x = f64x2.add(acc, sp(mu));
+      let value = x;
+      let slope = sp(1.0);
+      let curvature = sp(0.0);
+      if (logistic) {
+        const t = tanh2(f64x2.div(x, sp(2.0)));
+        const u = f64x2.sub(sp(1.0), f64x2.mul(t, t));
+        value = f64x2.mul(sp(0.5), f64x2.add(sp(1.0), t));
+        slope = f64x2.mul(sp(0.25), u);
+        curvature = f64x2.mul(f64x2.mul(sp(-0.25), t), u);
+      }
+      const lane = <i32>(p >> 3);
+      if (lane < count) store<f64>(values + ((<usize>(start + lane)) << 3), f64x2.extract_lane(value, 0));
+      if (lane + 1 < count) store<f64>(values + ((<usize>(start + lane + 1)) << 3), f64x2.extract_lane(value, 1));
+      for (let i = 0; i < d; i++) v128.store(A + <usize>i * row + p, f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
+      // ẋ_j into T's first m rows (m ≤ d), then the products.
+      for (let j = 0; j < m; j++) {
+        const Zj = Zd + <usize>j * plane;
+        let dx = sp(0.0);
+        for (let i = 0; i < d; i++) dx = f64x2.add(dx, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Zj + <usize>i * row + p)));
+        v128.store(T + <usize>j * row + p, dx);
+      }
+      for (let j = 0; j < m; j++) {
+        const xj = f64x2.mul(curvature, v128.load(T + <usize>j * row + p));
+        for (let l = j; l < m; l++) v128.store(Hp + (<usize>j * m + l) * row + p, f64x2.mul(xj, v128.load(T + <usize>l * row + p)));
+      }
+    }
+    for (let k = layers - 1; k >= 0; k--) {
+      const Wk = W + <usize>k * layerW;
+      const Sk = S + <usize>k * plane;
+      const Ck = Cv + <usize>k * plane;
+      for (let e: usize = 0; e < plane; e += 16) v128.store(c + e, f64x2.mul(v128.load(Ck + e), v128.load(A + e)));
+      const Uk = Ud + <usize>k * m * plane;
+      for (let j = 0; j < m; j++) {
+        // (c ⊙ U̇_j) once, into T, for the row's m − j sums.
+        const Uj = Uk + <usize>j * plane;
+        for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(c + e), v128.load(Uj + e)));
+        for (let l = j; l < m; l++) {
+          const Ul = Uk + <usize>l * plane;
+          const to = Hp + (<usize>j * m + l) * row;
+          for (let p: usize = 0; p < row; p += 16) {
+            let acc = sp(0.0);
+            for (let i = 0; i < d; i++) {
+              const at = <usize>i * row + p;
+              acc = f64x2.add(acc, f64x2.mul(v128.load(T + at), v128.load(Ul + at)));
+            }
+            v128.store(to + p, f64x2.add(v128.load(to + p), acc));
+          }
+        }
+      }
+      for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(Sk + e), v128.load(A + e)));
+      planeProductTransposedAdd(d, width, Wk, T, A);
+    }
+    for (let p = 0; p < count; p++) {
+      const to = grads + ((<usize>(start + p) * m) << 3);
+      for (let i = 0; i < m; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * width + p) << 3)));
+      const H = hessians + ((<usize>(start + p) * m * m) << 3);
+      for (let j = 0; j < m; j++) {
+        for (let l = j; l < m; l++) {
+          const entry = load<f64>(Hp + (<usize>j * m + l) * row + (<usize>p << 3));
+          store<f64>(H + ((<usize>j * m + l) << 3), entry);
+          store<f64>(H + ((<usize>l * m + j) << 3), entry);
+        }
+      }
+    }
+  }
+}
