@@ -9,7 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CancelledError, LimitExceededError, NonFiniteResultError, PointsShapeError } from '../errors.js';
 import { RECYCLED_MIN_BYTES, type Lease } from './memory.js';
 import type { ResNetModel } from '../kernels/index.js';
-import { outputSize, runKernel, type AnyOperation, type KernelControl, type Operation, type Subject } from './operations.js';
+import { outputSize, runKernel, UNWATCHED, type AnyOperation, type KernelControl, type Operation, type Subject } from './operations.js';
 import { checkByteLength, checkPointCount, checkWidth, firstNonFinite, nonFiniteCoordinate, type PointSet, type PointsInput } from './points.js';
 import type { Pool } from './pool.js';
 import { nonFinitePoints, type SliceFollowUp, type SliceOutcome } from './slices.js';
@@ -205,7 +205,8 @@ export function createExecutor({ pool, poolMinFlops, maxPoints, maxRequestFlops,
       const bad = input.finite ? -1 : firstNonFinite(input.data);
       if (bad >= 0) return { nonFiniteInput: { input: i, element: bad }, nonFinitePoints: [], inputData: data };
     }
-    runKernel(operation, model, data, outputs, controlHere(context, 0, n));
+    // At once, in this call: nothing can cancel it meanwhile, and only a watched run needs its progress.
+    runKernel(operation, model, data, outputs, context.progress === undefined ? UNWATCHED : controlHere(context, 0, n));
     return { nonFiniteInput: null, nonFinitePoints: unfinished(operation, outputs, n), inputData: data };
   }
 

@@ -93,7 +93,8 @@ describe('the streaming reader', () => {
       }),
       { numRuns: 400 },
     );
-  });
+    // 400 bodies: a second or two alone, longer beside the suite's heavy files on two cores.
+  }, 30_000);
 
   it('takes the path by size: up to SMALL_BODY_BYTES parsed whole, larger streamed', async () => {
     const points = Array.from({ length: 3000 }, (_, i) => [i / 3, -i]);
