@@ -610,6 +610,104 @@ function planeProductTransposedAdd(d: i32, width: i32, W: usize, input: usize, o
   }
 }
 
+/**
+ * A chunk's start for the second-derivative kernels: Z⁰ = (y, 0) and the m tangents Ż⁰_j, each a
+ * plane, feature-major: the given directions (one a point, m = 1) when `directions` is not 0,
+ * else the unit vectors e_1 … e_m.
+ */
+function loadTangentChunk(d0: i32, m: i32, width: i32, plane: usize, start: i32, count: i32, input: usize, directions: usize, Z: usize, Zd: usize): void {
+  memory.fill(Z, 0, plane);
+  memory.fill(Zd, 0, <usize>m * plane);
+  for (let p = 0; p < count; p++) {
+    const from = input + ((<usize>(start + p) * d0) << 3);
+    for (let i = 0; i < d0; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
+    if (directions != 0) {
+      const v = directions + ((<usize>(start + p) * d0) << 3);
+      for (let i = 0; i < d0; i++) store<f64>(Zd + ((<usize>i * width + p) << 3), load<f64>(v + (<usize>i << 3)));
+    } else {
+      for (let j = 0; j < m; j++) store<f64>(Zd + <usize>j * plane + ((<usize>j * width + p) << 3), 1.0);
+    }
+  }
+}
+
+/**
+ * The forward sweep with m tangents: U_k = W_k Z + b_k and U̇_k,j = W_k Ż_j (kept, K·m planes at
+ * Ud), Z += h·σ(U_k) and Ż_j += h·σ′(U_k) ⊙ U̇_k,j; S_k = h·σ′(U_k) and C_k = h·σ″(U_k) are kept
+ * for the way back.
+ */
+function forwardWithTangents(layers: i32, d: i32, m: i32, width: i32, plane: usize, kind: i32, h: f64, W: usize, b: usize, Z: usize, P: usize, S: usize, C: usize, Zd: usize, Ud: usize): void {
+  const layerW = (<usize>d * d) << 3;
+  const hv = sp(h);
+  for (let k = 0; k < layers; k++) {
+    const Wk = W + <usize>k * layerW;
+    const Sk = S + <usize>k * plane;
+    const Ck = C + <usize>k * plane;
+    planeProduct(d, width, Wk, b + ((<usize>k * d) << 3), Z, P);
+    for (let e: usize = 0; e < plane; e += 16) {
+      const pre = v128.load(P + e);
+      const y = sigma(kind, pre);
+      v128.store(Sk + e, f64x2.mul(hv, sigmaSlope(kind, pre, y)));
+      v128.store(Ck + e, f64x2.mul(hv, sigmaCurvature(kind, y)));
+      v128.store(Z + e, f64x2.add(v128.load(Z + e), f64x2.mul(hv, y)));
+    }
+    for (let j = 0; j < m; j++) {
+      const Zj = Zd + <usize>j * plane;
+      const Uj = Ud + (<usize>k * m + j) * plane;
+      planeProduct(d, width, Wk, 0, Zj, Uj);
+      for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
+    }
+  }
+}
+
+/**
+ * The output of a chunk, two points at a time: x = wᵀZ^K + μ, F = η(x) into `values`, the adjoint's
+ * start A^K = η′(x)·w, ẋ_j = wᵀŻ_j into row j of `dx`, and η″(x) into row 0 of `curvatures`.
+ * The sums run as in `run`, so that F has the same bits there and here.
+ */
+function outputWithTangents(d: i32, m: i32, width: i32, count: i32, start: i32, mu: f64, logistic: bool, w: usize, Z: usize, Zd: usize, plane: usize, values: usize, A: usize, dx: usize, curvatures: usize): void {
+  const row = <usize>width << 3;
+  for (let p: usize = 0; p < row; p += 16) {
+    let acc = sp(0.0);
+    for (let i = 0; i < d; i++) acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + <usize>i * row + p)));
+    const x = f64x2.add(acc, sp(mu));
+    let value = x;
+    let slope = sp(1.0);
+    let curvature = sp(0.0);
+    if (logistic) {
+      const t = tanh2(f64x2.div(x, sp(2.0)));
+      const u = f64x2.sub(sp(1.0), f64x2.mul(t, t));
+      value = f64x2.mul(sp(0.5), f64x2.add(sp(1.0), t));
+      slope = f64x2.mul(sp(0.25), u);
+      curvature = f64x2.mul(f64x2.mul(sp(-0.25), t), u);
+    }
+    const lane = <i32>(p >> 3);
+    if (lane < count) store<f64>(values + ((<usize>(start + lane)) << 3), f64x2.extract_lane(value, 0));
+    if (lane + 1 < count) store<f64>(values + ((<usize>(start + lane + 1)) << 3), f64x2.extract_lane(value, 1));
+    v128.store(curvatures + p, curvature);
+    for (let i = 0; i < d; i++) v128.store(A + <usize>i * row + p, f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
+    for (let j = 0; j < m; j++) {
+      const Zj = Zd + <usize>j * plane;
+      let sum = sp(0.0);
+      for (let i = 0; i < d; i++) sum = f64x2.add(sum, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Zj + <usize>i * row + p)));
+      v128.store(dx + <usize>j * row + p, sum);
+    }
+  }
+}
+
+/** One step of the way back for the first-order adjoint: A += W_kᵀ(h·σ′(U_k) ⊙ A), through T. */
+function adjointStep(d: i32, width: i32, plane: usize, Wk: usize, Sk: usize, A: usize, T: usize): void {
+  for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(Sk + e), v128.load(A + e)));
+  planeProductTransposedAdd(d, width, Wk, T, A);
+}
+
+/** ∇F of a chunk's points (the first d₀ rows of A) into `grads`. */
+function storeGradients(d0: i32, width: i32, count: i32, start: i32, A: usize, grads: usize): void {
+  for (let p = 0; p < count; p++) {
+    const to = grads + ((<usize>(start + p) * d0) << 3);
+    for (let i = 0; i < d0; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * width + p) << 3)));
+  }
+}
+
 /** Bytes of scratch `runSecond` needs for chunks of B points and m directions. */
 export function secondScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
   return (4 + 2 * layers + m * (layers + 2)) * d * B * 8;
@@ -618,9 +716,8 @@ export function secondScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
 /**
  * F, ∇F and ∇²F·v for m directions v per point (forward over reverse, as ../../second.ts
  * derives it), for n points in chunks of B. `directions` is 0 for the unit vectors e_1 … e_m
- * (m = d₀: the Hessian), or holds one direction per point (n·d₀, m = 1). `products` receives,
- * for point p and direction j, d₀ numbers at ((p·m + j)·d₀). The sums run in the same order as
- * `run`'s, so F and ∇F have the same bits as there.
+ * (m = d₀), or holds one direction per point (n·d₀, m = 1). `products` receives, for point p and
+ * direction j, d₀ numbers at ((p·m + j)·d₀).
  */
 export function runSecond(
   layers: i32,
@@ -644,7 +741,6 @@ export function runSecond(
   B: i32,
 ): void {
   const layerW = (<usize>d * d) << 3;
-  const hv = sp(h);
   for (let start = 0; start < n; start += B) {
     const count = min(B, n - start);
     const width = count == B ? B : (count + 3) & ~3;
@@ -659,68 +755,18 @@ export function runSecond(
     const Zd = C + <usize>layers * plane;
     const Ud = Zd + <usize>m * plane;
     const Ad = Ud + <usize>layers * m * plane;
-    // Z⁰ = (y, 0) and Ż⁰ = (v, 0), feature-major.
-    memory.fill(Z, 0, plane);
-    memory.fill(Zd, 0, <usize>m * plane);
-    for (let p = 0; p < count; p++) {
-      const from = input + ((<usize>(start + p) * d0) << 3);
-      for (let i = 0; i < d0; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
-      if (directions != 0) {
-        const v = directions + ((<usize>(start + p) * d0) << 3);
-        for (let i = 0; i < d0; i++) store<f64>(Zd + ((<usize>i * width + p) << 3), load<f64>(v + (<usize>i << 3)));
-      } else {
-        for (let j = 0; j < m; j++) store<f64>(Zd + <usize>j * plane + ((<usize>j * width + p) << 3), 1.0);
-      }
-    }
-    // Forward: U_k = W_k Z + b_k, U̇_k = W_k Ż; Z += h·σ(U_k), Ż += h·σ′(U_k) ⊙ U̇_k.
-    for (let k = 0; k < layers; k++) {
-      const Wk = W + <usize>k * layerW;
-      const Sk = S + <usize>k * plane;
-      const Ck = C + <usize>k * plane;
-      planeProduct(d, width, Wk, b + ((<usize>k * d) << 3), Z, P);
-      for (let e: usize = 0; e < plane; e += 16) {
-        const pre = v128.load(P + e);
-        const y = sigma(kind, pre);
-        v128.store(Sk + e, f64x2.mul(hv, sigmaSlope(kind, pre, y)));
-        v128.store(Ck + e, f64x2.mul(hv, sigmaCurvature(kind, y)));
-        v128.store(Z + e, f64x2.add(v128.load(Z + e), f64x2.mul(hv, y)));
-      }
-      for (let j = 0; j < m; j++) {
-        const Zj = Zd + <usize>j * plane;
-        const Uj = Ud + (<usize>k * m + j) * plane;
-        planeProduct(d, width, Wk, 0, Zj, Uj);
-        for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
-      }
-    }
-    // x = wᵀZ^K + μ, ẋ = wᵀŻ^K; A^K = η′(x)·w, Ȧ^K = η″(x)·ẋ·w.
-    for (let p: usize = 0; p < row; p += 16) {
-      let acc = sp(0.0);
-      for (let i = 0; i < d; i++) acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + <usize>i * row + p)));
-      const x = f64x2.add(acc, sp(mu));
-      let value = x;
-      let slope = sp(1.0);
-      let curvature = sp(0.0);
-      if (logistic) {
-        const t = tanh2(f64x2.div(x, sp(2.0)));
-        const u = f64x2.sub(sp(1.0), f64x2.mul(t, t));
-        value = f64x2.mul(sp(0.5), f64x2.add(sp(1.0), t));
-        slope = f64x2.mul(sp(0.25), u);
-        curvature = f64x2.mul(f64x2.mul(sp(-0.25), t), u);
-      }
-      const lane = <i32>(p >> 3);
-      if (lane < count) store<f64>(values + ((<usize>(start + lane)) << 3), f64x2.extract_lane(value, 0));
-      if (lane + 1 < count) store<f64>(values + ((<usize>(start + lane + 1)) << 3), f64x2.extract_lane(value, 1));
-      for (let i = 0; i < d; i++) v128.store(A + <usize>i * row + p, f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
-      for (let j = 0; j < m; j++) {
-        const Zj = Zd + <usize>j * plane;
-        let dx = sp(0.0);
-        for (let i = 0; i < d; i++) dx = f64x2.add(dx, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Zj + <usize>i * row + p)));
-        const scale = f64x2.mul(curvature, dx);
-        const Aj = Ad + <usize>j * plane;
+    loadTangentChunk(d0, m, width, plane, start, count, input, directions, Z, Zd);
+    forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, C, Zd, Ud);
+    // ẋ_j into T, η″(x) into P's first row; then Ȧ^K_j = η″(x)·ẋ_j·w.
+    outputWithTangents(d, m, width, count, start, mu, logistic, w, Z, Zd, plane, values, A, T, P);
+    for (let j = 0; j < m; j++) {
+      const Aj = Ad + <usize>j * plane;
+      for (let p: usize = 0; p < row; p += 16) {
+        const scale = f64x2.mul(v128.load(P + p), v128.load(T + <usize>j * row + p));
         for (let i = 0; i < d; i++) v128.store(Aj + <usize>i * row + p, f64x2.mul(scale, v128.load64_splat(w + (<usize>i << 3))));
       }
     }
-    // Backward, from A^{k+1}: Ȧ += W_kᵀ(h·σ″ ⊙ U̇_k ⊙ A + h·σ′ ⊙ Ȧ), then A += W_kᵀ(h·σ′ ⊙ A).
+    // Back, from A^{k+1}: Ȧ += W_kᵀ(h·σ″ ⊙ U̇_k ⊙ A + h·σ′ ⊙ Ȧ), then A += W_kᵀ(h·σ′ ⊙ A).
     for (let k = layers - 1; k >= 0; k--) {
       const Wk = W + <usize>k * layerW;
       const Sk = S + <usize>k * plane;
@@ -734,12 +780,10 @@ export function runSecond(
         }
         planeProductTransposedAdd(d, width, Wk, T, Aj);
       }
-      for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(Sk + e), v128.load(A + e)));
-      planeProductTransposedAdd(d, width, Wk, T, A);
+      adjointStep(d, width, plane, Wk, Sk, A, T);
     }
+    storeGradients(d0, width, count, start, A, grads);
     for (let p = 0; p < count; p++) {
-      const to = grads + ((<usize>(start + p) * d0) << 3);
-      for (let i = 0; i < d0; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * width + p) << 3)));
       for (let j = 0; j < m; j++) {
         const Aj = Ad + <usize>j * plane;
         const out = products + ((<usize>((start + p) * m + j) * d0) << 3);
@@ -785,7 +829,6 @@ export function runHessian(
   B: i32,
 ): void {
   const layerW = (<usize>d * d) << 3;
-  const hv = sp(h);
   for (let start = 0; start < n; start += B) {
     const count = min(B, n - start);
     const width = count == B ? B : (count + 3) & ~3;
@@ -801,65 +844,17 @@ export function runHessian(
     const Zd = Cv + <usize>layers * plane;
     const Ud = Zd + <usize>m * plane;
     const Hp = Ud + <usize>layers * m * plane;
-    memory.fill(Z, 0, plane);
-    memory.fill(Zd, 0, <usize>m * plane);
-    for (let p = 0; p < count; p++) {
-      const from = input + ((<usize>(start + p) * m) << 3);
-      for (let i = 0; i < m; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
-      for (let j = 0; j < m; j++) store<f64>(Zd + <usize>j * plane + ((<usize>j * width + p) << 3), 1.0);
-    }
-    for (let k = 0; k < layers; k++) {
-      const Wk = W + <usize>k * layerW;
-      const Sk = S + <usize>k * plane;
-      const Ck = Cv + <usize>k * plane;
-      planeProduct(d, width, Wk, b + ((<usize>k * d) << 3), Z, P);
-      for (let e: usize = 0; e < plane; e += 16) {
-        const pre = v128.load(P + e);
-        const y = sigma(kind, pre);
-        v128.store(Sk + e, f64x2.mul(hv, sigmaSlope(kind, pre, y)));
-        v128.store(Ck + e, f64x2.mul(hv, sigmaCurvature(kind, y)));
-        v128.store(Z + e, f64x2.add(v128.load(Z + e), f64x2.mul(hv, y)));
-      }
-      for (let j = 0; j < m; j++) {
-        const Zj = Zd + <usize>j * plane;
-        const Uj = Ud + (<usize>k * m + j) * plane;
-        planeProduct(d, width, Wk, 0, Zj, Uj);
-        for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
-      }
-    }
-    // x = wᵀZ^K + μ, ẋ_j = wᵀŻ_j; A^K = η′(x)·w, ∇²F starts at η″(x)·ẋ_j·ẋ_l.
-    for (let p: usize = 0; p < row; p += 16) {
-      let acc = sp(0.0);
-      for (let i = 0; i < d; i++) acc = f64x2.add(acc, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Z + <usize>i * row + p)));
-      const x = f64x2.add(acc, sp(mu));
-      let value = x;
-      let slope = sp(1.0);
-      let curvature = sp(0.0);
-      if (logistic) {
-        const t = tanh2(f64x2.div(x, sp(2.0)));
-        const u = f64x2.sub(sp(1.0), f64x2.mul(t, t));
-        value = f64x2.mul(sp(0.5), f64x2.add(sp(1.0), t));
-        slope = f64x2.mul(sp(0.25), u);
-        curvature = f64x2.mul(f64x2.mul(sp(-0.25), t), u);
-      }
-      const lane = <i32>(p >> 3);
-      if (lane < count) store<f64>(values + ((<usize>(start + lane)) << 3), f64x2.extract_lane(value, 0));
-      if (lane + 1 < count) store<f64>(values + ((<usize>(start + lane + 1)) << 3), f64x2.extract_lane(value, 1));
-      for (let i = 0; i < d; i++) v128.store(A + <usize>i * row + p, f64x2.mul(slope, v128.load64_splat(w + (<usize>i << 3))));
-      // ẋ_j into T's first m rows (m ≤ d), then the products.
-      for (let j = 0; j < m; j++) {
-        const Zj = Zd + <usize>j * plane;
-        let dx = sp(0.0);
-        for (let i = 0; i < d; i++) dx = f64x2.add(dx, f64x2.mul(v128.load64_splat(w + (<usize>i << 3)), v128.load(Zj + <usize>i * row + p)));
-        v128.store(T + <usize>j * row + p, dx);
-      }
-      for (let j = 0; j < m; j++) {
-        const xj = f64x2.mul(curvature, v128.load(T + <usize>j * row + p));
+    loadTangentChunk(m, m, width, plane, start, count, input, 0, Z, Zd);
+    forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, Cv, Zd, Ud);
+    // ẋ_j into T's first m rows (m ≤ d), η″(x) into P's first row; ∇²F starts at η″(x)·ẋ_j·ẋ_l.
+    outputWithTangents(d, m, width, count, start, mu, logistic, w, Z, Zd, plane, values, A, T, P);
+    for (let j = 0; j < m; j++) {
+      for (let p: usize = 0; p < row; p += 16) {
+        const xj = f64x2.mul(v128.load(P + p), v128.load(T + <usize>j * row + p));
         for (let l = j; l < m; l++) v128.store(Hp + (<usize>j * m + l) * row + p, f64x2.mul(xj, v128.load(T + <usize>l * row + p)));
       }
     }
     for (let k = layers - 1; k >= 0; k--) {
-      const Wk = W + <usize>k * layerW;
       const Sk = S + <usize>k * plane;
       const Ck = Cv + <usize>k * plane;
       for (let e: usize = 0; e < plane; e += 16) v128.store(c + e, f64x2.mul(v128.load(Ck + e), v128.load(A + e)));
@@ -881,12 +876,10 @@ export function runHessian(
           }
         }
       }
-      for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(Sk + e), v128.load(A + e)));
-      planeProductTransposedAdd(d, width, Wk, T, A);
+      adjointStep(d, width, plane, W + <usize>k * layerW, Sk, A, T);
     }
+    storeGradients(m, width, count, start, A, grads);
     for (let p = 0; p < count; p++) {
-      const to = grads + ((<usize>(start + p) * m) << 3);
-      for (let i = 0; i < m; i++) store<f64>(to + (<usize>i << 3), load<f64>(A + ((<usize>i * width + p) << 3)));
       const H = hessians + ((<usize>(start + p) * m * m) << 3);
       for (let j = 0; j < m; j++) {
         for (let l = j; l < m; l++) {
