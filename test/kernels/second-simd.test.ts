@@ -66,16 +66,23 @@ describe.skipIf(!simdAvailable)('SIMD second derivatives', () => {
     },
   );
 
-  it('a point gets the same bits alone as in a batch', () => {
+  it('a point gets the same bits alone (single-point kernel) as in a batch, Hessian and HVP', () => {
     const model = createModel(randomParameters({ layers: 4, dim: 5, inputDim: 3, seed: 3, activation: 'sigmoid', output: 'logistic' }));
     const n = 13;
     const points = randomPoints(model, n, 4, 1);
     const all = new Float64Array(n * 9);
     hessianInto(model, points, new Float64Array(n), new Float64Array(n * 3), all);
+    const vectors = randomPoints(model, n, 5, 1);
+    const products = new Float64Array(n * 3);
+    hessianVectorInto(model, points, vectors, new Float64Array(n), new Float64Array(n * 3), products);
     for (let p = 0; p < n; p++) {
+      // One point goes through the single-point kernel (features in lanes); a batch through chunks.
       const one = new Float64Array(9);
       hessianInto(model, points.subarray(p * 3, p * 3 + 3), new Float64Array(1), new Float64Array(3), one);
       expect(sameBits(one, all.subarray(p * 9, p * 9 + 9))).toBe(true);
+      const product = new Float64Array(3);
+      hessianVectorInto(model, points.subarray(p * 3, p * 3 + 3), vectors.subarray(p * 3, p * 3 + 3), new Float64Array(1), new Float64Array(3), product);
+      expect(sameBits(product, products.subarray(p * 3, p * 3 + 3))).toBe(true);
     }
   });
 });

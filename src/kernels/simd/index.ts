@@ -32,6 +32,10 @@ interface Kernels {
     W: number, b: number, w: number, input: number, directions: number, m: number, n: number,
     values: number, grads: number, products: number, scratch: number, B: number,
   ): void;
+  runSecondOne(
+    layers: number, d: number, dp: number, d0: number, h: number, mu: number, kind: number, logistic: number,
+    WT: number, WR: number, b: number, w: number, input: number, directions: number, m: number, gram: number, value: number, grad: number, products: number, scratch: number,
+  ): void;
   staticEnd(): number;
   tanhInPlace(at: number, n: number): void;
   expInPlace(at: number, n: number): void;
@@ -199,6 +203,24 @@ export function simdSecond(model: ResNetModel, points: Float64Array, directions:
   const kind = ACTIVATION_CODE[model.activation];
   const logistic = model.output === 'logistic' ? 1 : 0;
   const n = values.length;
+  if (n === 1) {
+    // One point: its features in the lanes, as the gradient's single-point kernel has them.
+    const { dp, WT, WR, bp, wp } = placement;
+    const input = cacheEnd;
+    const vector = input + align(d0 * 8);
+    const value = vector + align(d0 * 8);
+    const grad = value + 64;
+    const prods = grad + align(d0 * 8);
+    const scratch = prods + align(m * d0 * 8);
+    const f = reserve(scratch + (4 + 2 * K + m * (2 + K)) * dp * 8);
+    for (let i = 0; i < d0; i++) f[input / 8 + i] = points[i];
+    if (directions) for (let i = 0; i < d0; i++) f[vector / 8 + i] = directions[i];
+    k.runSecondOne(K, d, dp, d0, h, mu, kind, logistic, WT, WR, bp, wp, input, directions ? vector : 0, m, directions ? 0 : 1, value, grad, prods, scratch);
+    values[0] = f[value / 8];
+    for (let i = 0; i < d0; i++) gradients[i] = f[grad / 8 + i];
+    for (let i = 0; i < m * d0; i++) products[i] = f[prods / 8 + i];
+    return;
+  }
   const hessian = directions === null;
   const B = secondChunkSize(model, m, hessian);
   for (let start = 0; start < n; start += SECOND_SLICE) {

@@ -891,3 +891,164 @@ export function runHessian(
     }
   }
 }
+
+/**
+ * One point's F, ∇F and ∇²F·v for m directions (the unit vectors when `directions` is 0, else one
+ * direction of d₀ numbers), with its features two to a vector as in `runOne` (the same layouts
+ * WT, WR, b, w, and the same sums, so F and ∇F have runOne's bits): forward over reverse, as in
+ * `runSecond`, without a batch's lanes to fill. `products` gets m rows of d₀. With `gram` (and
+ * the unit vectors), the Hessian instead by `runHessian`'s curvature sums, with its bits. Scratch:
+ * Z, P, A, T (dp each), S and C (K·dp each), Ż and Ȧ (m·dp each), U̇ (K·m·dp).
+ */
+export function runSecondOne(
+  layers: i32,
+  d: i32,
+  dp: i32,
+  d0: i32,
+  h: f64,
+  mu: f64,
+  kind: i32,
+  logistic: bool,
+  WT: usize,
+  WR: usize,
+  b: usize,
+  w: usize,
+  input: usize,
+  directions: usize,
+  m: i32,
+  gram: bool,
+  value: usize,
+  grad: usize,
+  products: usize,
+  scratch: usize,
+): void {
+  const vector = <usize>dp << 3;
+  const Z = scratch;
+  const P = Z + vector;
+  const A = P + vector;
+  const T = A + vector;
+  const S = T + vector;
+  const C = S + <usize>layers * vector;
+  const Zd = C + <usize>layers * vector;
+  const Ad = Zd + <usize>m * vector;
+  const Ud = Ad + <usize>m * vector;
+  memory.fill(Z, 0, vector);
+  memory.copy(Z, input, (<usize>d0) << 3);
+  memory.fill(Zd, 0, <usize>m * vector);
+  for (let j = 0; j < m; j++) {
+    if (directions != 0) memory.copy(Zd + <usize>j * vector, directions, (<usize>d0) << 3);
+    else store<f64>(Zd + <usize>j * vector + (<usize>j << 3), 1.0);
+  }
+  const hv = sp(h);
+  for (let k = 0; k < layers; k++) {
+    const columns = WT + ((<usize>k * d * dp) << 3);
+    const bias = b + ((<usize>k * dp) << 3);
+    for (let v: usize = 0; v < vector; v += 16) {
+      let acc = sp(0);
+      for (let j = 0; j < d; j++) acc = f64x2.add(acc, f64x2.mul(v128.load(columns + ((<usize>j * dp) << 3) + v), v128.load64_splat(Z + (<usize>j << 3))));
+      v128.store(P + v, f64x2.add(acc, v128.load(bias + v)));
+    }
+    for (let t = 0; t < m; t++) {
+      const Zt = Zd + <usize>t * vector;
+      const Ut = Ud + (<usize>k * m + t) * vector;
+      for (let v: usize = 0; v < vector; v += 16) {
+        let acc = sp(0);
+        for (let j = 0; j < d; j++) acc = f64x2.add(acc, f64x2.mul(v128.load(columns + ((<usize>j * dp) << 3) + v), v128.load64_splat(Zt + (<usize>j << 3))));
+        v128.store(Ut + v, acc);
+      }
+    }
+    const Sk = S + <usize>k * vector;
+    const Ck = C + <usize>k * vector;
+    for (let v: usize = 0; v < vector; v += 16) {
+      const pre = v128.load(P + v);
+      const y = sigma(kind, pre);
+      const slope = f64x2.mul(hv, sigmaSlope(kind, pre, y));
+      v128.store(Sk + v, slope);
+      v128.store(Ck + v, f64x2.mul(hv, sigmaCurvature(kind, y)));
+      v128.store(Z + v, f64x2.add(v128.load(Z + v), f64x2.mul(hv, y)));
+      for (let t = 0; t < m; t++) {
+        const at = Zd + <usize>t * vector + v;
+        v128.store(at, f64x2.add(v128.load(at), f64x2.mul(slope, v128.load(Ud + (<usize>k * m + t) * vector + v))));
+      }
+    }
+  }
+  let acc: f64 = 0;
+  for (let i = 0; i < d; i++) acc += load<f64>(w + (<usize>i << 3)) * load<f64>(Z + (<usize>i << 3));
+  const x = sp(acc + mu);
+  let out = x;
+  let slope = sp(1.0);
+  let curvature = sp(0.0);
+  if (logistic) {
+    const t = tanh2(f64x2.div(x, sp(2.0)));
+    const u = f64x2.sub(sp(1.0), f64x2.mul(t, t));
+    out = f64x2.mul(sp(0.5), f64x2.add(sp(1.0), t));
+    slope = f64x2.mul(sp(0.25), u);
+    curvature = f64x2.mul(f64x2.mul(sp(-0.25), t), u);
+  }
+  store<f64>(value, f64x2.extract_lane(out, 0));
+  for (let v: usize = 0; v < vector; v += 16) v128.store(A + v, f64x2.mul(slope, v128.load(w + v)));
+  // ẋ_t into T's first m numbers (m ≤ d ≤ dp).
+  for (let t = 0; t < m; t++) {
+    const Zt = Zd + <usize>t * vector;
+    let dx: f64 = 0;
+    for (let i = 0; i < d; i++) dx += load<f64>(w + (<usize>i << 3)) * load<f64>(Zt + (<usize>i << 3));
+    store<f64>(T + (<usize>t << 3), dx);
+  }
+  const eta2 = f64x2.extract_lane(curvature, 0);
+  if (gram) {
+    // ∇²F starts at η″(x)·ẋ_j·ẋ_l, in `products`, the upper triangle.
+    for (let j = 0; j < m; j++) {
+      const xj = eta2 * load<f64>(T + (<usize>j << 3));
+      for (let l = j; l < m; l++) store<f64>(products + ((<usize>j * m + l) << 3), xj * load<f64>(T + (<usize>l << 3)));
+    }
+  } else {
+    for (let t = 0; t < m; t++) {
+      const scale = f64x2.mul(curvature, v128.load64_splat(T + (<usize>t << 3)));
+      for (let v: usize = 0; v < vector; v += 16) v128.store(Ad + <usize>t * vector + v, f64x2.mul(scale, v128.load(w + v)));
+    }
+  }
+  for (let k = layers - 1; k >= 0; k--) {
+    const Sk = S + <usize>k * vector;
+    const Ck = C + <usize>k * vector;
+    const rows = WR + ((<usize>k * d * dp) << 3);
+    if (gram) {
+      // The layer's curvature: Σ_i (c_i·U̇_j,i)·U̇_l,i with c = h·σ″(U_k) ⊙ A^{k+1}.
+      for (let j = 0; j < m; j++) {
+        const Uj = Ud + (<usize>k * m + j) * vector;
+        for (let v: usize = 0; v < vector; v += 16) v128.store(T + v, f64x2.mul(f64x2.mul(v128.load(Ck + v), v128.load(A + v)), v128.load(Uj + v)));
+        for (let l = j; l < m; l++) {
+          const Ul = Ud + (<usize>k * m + l) * vector;
+          let sum: f64 = 0;
+          for (let i = 0; i < d; i++) sum += load<f64>(T + (<usize>i << 3)) * load<f64>(Ul + (<usize>i << 3));
+          const at = products + ((<usize>j * m + l) << 3);
+          store<f64>(at, load<f64>(at) + sum);
+        }
+      }
+    }
+    for (let t = 0; !gram && t < m; t++) {
+      const Ut = Ud + (<usize>k * m + t) * vector;
+      const At = Ad + <usize>t * vector;
+      for (let v: usize = 0; v < vector; v += 16) {
+        const bent = f64x2.mul(f64x2.mul(v128.load(Ck + v), v128.load(Ut + v)), v128.load(A + v));
+        v128.store(T + v, f64x2.add(bent, f64x2.mul(v128.load(Sk + v), v128.load(At + v))));
+      }
+      for (let v: usize = 0; v < vector; v += 16) {
+        let sum = sp(0);
+        for (let i = 0; i < d; i++) sum = f64x2.add(sum, f64x2.mul(v128.load(rows + ((<usize>i * dp) << 3) + v), v128.load64_splat(T + (<usize>i << 3))));
+        v128.store(At + v, f64x2.add(v128.load(At + v), sum));
+      }
+    }
+    for (let v: usize = 0; v < vector; v += 16) v128.store(T + v, f64x2.mul(v128.load(Sk + v), v128.load(A + v)));
+    for (let v: usize = 0; v < vector; v += 16) {
+      let sum = sp(0);
+      for (let i = 0; i < d; i++) sum = f64x2.add(sum, f64x2.mul(v128.load(rows + ((<usize>i * dp) << 3) + v), v128.load64_splat(T + (<usize>i << 3))));
+      v128.store(A + v, f64x2.add(v128.load(A + v), sum));
+    }
+  }
+  memory.copy(grad, A, (<usize>d0) << 3);
+  if (gram) {
+    for (let j = 0; j < m; j++) for (let l = j + 1; l < m; l++) store<f64>(products + ((<usize>l * m + j) << 3), load<f64>(products + ((<usize>j * m + l) << 3)));
+  } else {
+    for (let t = 0; t < m; t++) memory.copy(products + ((<usize>t * d0) << 3), Ad + <usize>t * vector, (<usize>d0) << 3);
+  }
+}
