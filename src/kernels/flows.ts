@@ -74,24 +74,6 @@ export function savedSteps(spec: Pick<FlowSpec, 'steps' | 'every'>): number[] {
 /** Why a trajectory ended before its last step (0: it did not). */
 export const FLOW_END = { completed: 0, nonFinite: 1, newtonFailed: 2 } as const;
 
-/** Network calls per step, in units of one gradient, by method: what a step costs. */
-export const gradientsPerStep = (method: FlowMethod, hamiltonian: HamiltonianModels): number => {
-  const d0 = hamiltonian.kind === 'separable' ? 1 : 2 * halfDimension(hamiltonian);
-  switch (method) {
-    case 'stormer-verlet':
-      return 2.5;
-    case 'symplectic-euler-p':
-    case 'symplectic-euler-q':
-    case 'euler':
-      return 2;
-    case 'rk4':
-      return 8;
-    case 'implicit-midpoint':
-      // About three Newton iterations, each a Hessian: (1 + d₀) gradients of the network(s).
-      return 2 + 3 * (1 + d0) * (hamiltonian.kind === 'separable' ? 1 : 0.5);
-  }
-};
-
 /** A network with its scaling, on batches of up to `capacity` points; allocates nothing per call. */
 export class Network {
   private readonly mapped: Float64Array;
@@ -180,15 +162,6 @@ export class Hamiltonian {
     const n = this.n;
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) into[i * n + j] = states[i * 2 * n + n + j];
     return into.length === m * n ? into : into.subarray(0, m * n);
-  }
-
-  /** H at m states. */
-  energy(states: Float64Array, m: number, values: Float64Array): void {
-    if (this.models.kind === 'general') return this.networks[0].evaluate(states.subarray(0, 2 * this.n * m), values.subarray(0, m));
-    const own = this.values.subarray(0, m);
-    this.kinetic.evaluate(this.momenta(states, m), values.subarray(0, m));
-    this.potential.evaluate(this.positions(states, m), own);
-    for (let i = 0; i < m; i++) values[i] += own[i];
   }
 
   /** H and ∇H at m states. */
@@ -357,7 +330,6 @@ export function integrateInto(models: HamiltonianModels, spec: FlowSpec, initial
     }
     if (s % every === 0 || s === steps) record(s);
     if (!any) {
-      while (save < saves) save++;
       control.progress(steps);
       break;
     }
@@ -401,14 +373,16 @@ function stepperFor(method: FlowMethod, H: Hamiltonian, m: number, h: number, y:
         }
       };
       const { kinetic, potential } = H;
+      // Størmer–Verlet and symplectic-euler-p start with a kick: ∇V at the first state, and T there for H₀.
+      const prepareKick = () => {
+        split();
+        potential.valueAndGradient(q, V, dV);
+        kinetic.evaluate(p, T);
+        join();
+      };
       if (method === 'stormer-verlet') {
         return {
-          prepare() {
-            split();
-            potential.valueAndGradient(q, V, dV);
-            kinetic.evaluate(p, T);
-            join();
-          },
+          prepare: prepareKick,
           step() {
             for (let i = 0; i < m * n; i++) p[i] -= (h / 2) * dV[i];
             kinetic.valueAndGradient(p, T, dT);
@@ -423,12 +397,7 @@ function stepperFor(method: FlowMethod, H: Hamiltonian, m: number, h: number, y:
       }
       if (method === 'symplectic-euler-p') {
         return {
-          prepare() {
-            split();
-            potential.valueAndGradient(q, V, dV);
-            kinetic.evaluate(p, T);
-            join();
-          },
+          prepare: prepareKick,
           step() {
             for (let i = 0; i < m * n; i++) p[i] -= h * dV[i];
             kinetic.valueAndGradient(p, T, dT);

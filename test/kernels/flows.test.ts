@@ -22,7 +22,7 @@ interface Case {
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/flow-vectors.json', import.meta.url), 'utf8')) as { models: Record<string, Record<string, unknown>>; cases: Case[] };
 
-export const fixtureModel = (name: string): ResNetModel => {
+const fixtureModel = (name: string): ResNetModel => {
   const m = fixture.models[name] as { W: number[][][]; b: number[][] } & Record<string, unknown>;
   return createModel({ ...(m as object), W: m.W.flat(2), b: m.b.flat() } as never);
 };
@@ -41,7 +41,7 @@ function relative(actual: ArrayLike<number>, expected: readonly number[]): numbe
   return gap / scale;
 }
 
-export function run(models: HamiltonianModels, spec: { method: FlowMethod; h: number; steps: number; every: number }, initial: number[][]) {
+function run(models: HamiltonianModels, spec: { method: FlowMethod; h: number; steps: number; every: number }, initial: number[][]) {
   const m = initial.length;
   const w = initial[0].length;
   const saves = saveCount(spec);

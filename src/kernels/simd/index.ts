@@ -191,10 +191,10 @@ export function secondChunkSize(model: ResNetModel, m: number, hessian = false):
 }
 
 /**
- * F, ∇F, and ∇²F·v for m directions per point, by the SIMD kernels: `directions` null for the
- * unit vectors e_1 … e_d₀ (m = d₀, the Hessian, row by row), or one direction per point (m = 1).
- * `products` gets, for point p and direction j, d₀ numbers at (p·m + j)·d₀. Arguments are checked
- * by the caller.
+ * F, ∇F, and second derivatives by the SIMD kernels: with `directions` null, the Hessian
+ * (m = d₀; d₀ × d₀ a point, row-major, by the layers' curvature sums); else ∇²F·v for one
+ * direction per point (m = 1, forward over reverse). `products` gets d₀·m numbers a point.
+ * Arguments are checked by the caller.
  */
 export function simdSecond(model: ResNetModel, points: Float64Array, directions: Float64Array | null, m: number, values: Float64Array, gradients: Float64Array, products: Float64Array): void {
   const k = kernels!;
