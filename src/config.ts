@@ -95,6 +95,20 @@ export const configSchema = Type.Object({
       description: 'When set, the registry keeps one file per model in this folder and loads them at start-up; otherwise it is in memory.',
     }),
   ),
+  REGISTRY_URL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      pattern: '^postgres(ql)?://',
+      description:
+        'A postgres:// URL: the registry lives in that PostgreSQL database, shared by every replica (the schema is made at start-up). Unset keeps it in memory, or in REGISTRY_DIR. Not both.',
+    }),
+  ),
+  MODEL_CACHE_BYTES: Type.Integer({
+    minimum: 0,
+    default: 256 * MiB,
+    description:
+      'With REGISTRY_URL: most bytes of model parameters a replica keeps decoded in memory (least recently used out first); a model larger than this is read from the database on every request.',
+  }),
   API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'When set, POST /models, PUT /models/{id} and the DELETEs of /models need Authorization: Bearer <key>.' })),
   API_KEYS: Type.Optional(
     Type.String({ minLength: 1, description: 'Several keys, comma-separated, any of which is accepted (for rotation); combines with API_KEY.' }),
@@ -157,16 +171,28 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const data = Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== '' && Object.hasOwn(configSchema.properties, name)));
   try {
-    return envSchema<Config>({ schema: configSchema, data, env: false, dotenv: false });
+    return checkCombinations(envSchema<Config>({ schema: configSchema, data, env: false, dotenv: false }));
   } catch (error) {
     const errors = (error as { errors?: { instancePath: string; message?: string }[] }).errors;
     if (!errors?.length) throw error;
     const problems = errors.map(({ instancePath, message }) => {
       const name = instancePath.slice(1);
-      return `${name} ${message} (got ${JSON.stringify(env[name])})`;
+      // A URL or key may hold a secret: it is never echoed.
+      return SECRETS.has(name) ? `${name} ${message}` : `${name} ${message} (got ${JSON.stringify(env[name])})`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
+}
+
+/** Variables whose values are not repeated in errors or logs. */
+const SECRETS = new Set(['API_KEY', 'API_KEYS', 'REGISTRY_URL']);
+
+/** Checks what no single variable's schema can: settings that exclude each other. */
+function checkCombinations(config: Config): Config {
+  if (config.REGISTRY_DIR !== undefined && config.REGISTRY_URL !== undefined) {
+    throw new ConfigError('invalid configuration: REGISTRY_DIR and REGISTRY_URL are both set; the registry lives in one place (unset one)');
+  }
+  return config;
 }
 
 /** Every accepted API key, from API_KEY and API_KEYS; empty when the API is open. */

@@ -86,6 +86,15 @@ export class InsufficientStorageError extends Error {
   override readonly name = 'InsufficientStorageError';
 }
 
+/**
+ * The shared registry's database cannot be reached: a write, or a read of a model this process
+ * does not hold, cannot be done now. Nothing was changed; retry after `retryAfter` seconds.
+ */
+export class RegistryUnavailableError extends Error {
+  override readonly name = 'RegistryUnavailableError';
+  readonly retryAfter = 2;
+}
+
 /** The request's work was given up: its client went away, or the service is shutting down. */
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';

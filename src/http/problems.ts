@@ -8,6 +8,7 @@ import { TensorFileError } from '../codecs/tensors/tensor.js';
 import {
   CancelledError,
   InsufficientStorageError,
+  RegistryUnavailableError,
   LimitExceededError,
   MalformedPointsError,
   ModelNotFoundError,
@@ -101,7 +102,7 @@ export const problemKinds = {
   'service-unavailable': {
     status: 503,
     title: 'Service unavailable',
-    description: 'The service cannot take this request now: it is shutting down, or reading as many bytes of large bodies as it may (BODY_BYTES_IN_FLIGHT). Retry after Retry-After seconds, on another instance if there is one.',
+    description: 'The service cannot take this request now: it is shutting down, or reading as many bytes of large bodies as it may (BODY_BYTES_IN_FLIGHT), or the shared registry\'s database cannot be reached (REGISTRY_URL) for a write or a model it does not hold. Retry after Retry-After seconds, on another instance if there is one.',
   },
   'internal-error': {
     status: 500,
@@ -158,7 +159,7 @@ export function domainProblem(error: unknown): { kind: ProblemKind; extensions?:
   if (error instanceof PreconditionFailedError) return { kind: 'precondition-failed' };
   if (error instanceof InsufficientStorageError) return { kind: 'insufficient-storage' };
   // Work given up because the client went away (nobody reads the answer) or the service is closing.
-  if (error instanceof CancelledError) return { kind: 'service-unavailable' };
+  if (error instanceof CancelledError || error instanceof RegistryUnavailableError) return { kind: 'service-unavailable' };
   return undefined;
 }
 

@@ -9,6 +9,7 @@ import type { NumericArray } from '../codecs/json/numbers.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createModel, drawRandomParameters, ModelDataError, parameterCount, randomParameters, type ModelParameters, type ResNetModel } from '../kernels/index.js';
 import { LimitExceededError } from '../errors.js';
+import type { ModelShapeSource } from './registry.js';
 
 /** A transformation's arrays: plain when the body was parsed whole, NumericArray when read as it arrived. */
 type ScalingDocument = Readonly<Record<string, number | readonly number[] | NumericArray>>;
@@ -196,7 +197,7 @@ export const modelBytes = (model: ResNetModel): number => 8 * (model.W.length + 
 const documentBytes = (document: RandomModelDocument): number => 8 * (document.layers * document.dim * (document.dim + 1) + document.dim + 2);
 
 /** The model's shape and options, as listed by the registry. */
-export const modelShape = (model: ResNetModel) => ({
+export const modelShape = (model: ModelShapeSource) => ({
   layers: model.layers,
   dim: model.dim,
   inputDim: model.inputDim,

@@ -126,7 +126,8 @@ export async function createFileRegistry({ dir, capacity, capacityBytes, maxVers
     for (const name of names) await rm(join(dir, name), { force: true });
     await syncFolder(dir);
   };
-  const persistence: Persistence = {
+  const persistence: Persistence & { readonly store: 'files' } = {
+    store: 'files',
     async write(record) {
       if (!SAFE_ID.test(record.id)) throw new Error(`unsafe model id ${JSON.stringify(record.id)}`);
       const name = fileName(record.id, record.version);

@@ -9,8 +9,8 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { exactJson } from '../codecs/json/exact.js';
-import { createModel, type InputScaling, type OutputScaling } from '../kernels/index.js';
-import { contentTag, type ModelRecord } from './registry.js';
+import { createModel, type InputScaling, type OutputScaling, type ResNetModel } from '../kernels/index.js';
+import { contentTag, type ModelListing, type ModelRecord } from './registry.js';
 
 const MAGIC = 'RNGM';
 /** Bytes a model file holds besides its parameters, at most: the frame, the header (its name is at most 200 characters; its scaling, at most 4·d₀ + 6 numbers, fits in the room that counting 2·K·d² parameters leaves), the digest. */
@@ -25,6 +25,8 @@ interface Header {
   readonly version?: number;
   readonly etag?: string;
   readonly createdAt: string;
+  /** A copy of the step size, so that a listing can show it without the parameter block. */
+  readonly h?: number;
   readonly layers: number;
   readonly dim: number;
   readonly inputDim: number;
@@ -37,14 +39,15 @@ interface Header {
 /** Bytes hashed between turns of the event loop: a large model's file is hashed a piece at a time. */
 const HASHED_PER_TURN = 1024 * 1024;
 
-/** The file of a model; a large one is hashed a piece at a time, letting other work run between. */
-export async function encodeModelFile({ id, name, version, etag, createdAt, model }: ModelRecord): Promise<Buffer> {
+/** The header of a version: everything but its parameters, as exact JSON (−0 kept). */
+export function modelHeader({ id, name, version, etag, createdAt, model }: ModelRecord): string {
   const header: Header = {
     id,
     name,
     version,
     etag,
     createdAt,
+    h: model.h,
     layers: model.layers,
     dim: model.dim,
     inputDim: model.inputDim,
@@ -54,22 +57,41 @@ export async function encodeModelFile({ id, name, version, etag, createdAt, mode
     outputScaling: model.outputScaling,
   };
   // exactJson keeps −0 (JSON.stringify writes 0); JSON.parse reads it back as −0.
-  const headerBytes = Buffer.from(exactJson(header), 'utf8');
+  return exactJson(header);
+}
+
+/** The number of float64s of a model's parameter block: h, μ, W, b, w. */
+const parameterBlockLength = (layers: number, dim: number) => 2 + layers * dim * dim + layers * dim + dim;
+
+/** Writes h, μ, W, b, w as float64s into `numbers`. */
+function writeParameters(model: ResNetModel, numbers: Float64Array): void {
+  numbers[0] = model.h;
+  numbers[1] = model.mu;
+  numbers.set(model.W, 2);
+  numbers.set(model.b, 2 + model.W.length);
+  numbers.set(model.w, 2 + model.W.length + model.b.length);
+}
+
+/** A model's parameters, h, μ, W, b, w, as little-endian float64s. */
+export function encodeParameters(model: ResNetModel): Buffer {
+  const file = Buffer.alloc(8 * parameterBlockLength(model.layers, model.dim));
+  // Typed arrays use the platform's byte order; every platform Node supports is little-endian.
+  writeParameters(model, new Float64Array(file.buffer, file.byteOffset, file.length / 8));
+  return file;
+}
+
+/** The file of a model; a large one is hashed a piece at a time, letting other work run between. */
+export async function encodeModelFile(record: ModelRecord): Promise<Buffer> {
+  const headerBytes = Buffer.from(modelHeader(record), 'utf8');
   const numbersAt = Math.ceil((12 + headerBytes.length) / 8) * 8;
-  const count = 2 + model.W.length + model.b.length + model.w.length;
+  const count = parameterBlockLength(record.model.layers, record.model.dim);
   // Buffer.alloc is never a slice of the shared pool: its float64s are aligned.
   const file = Buffer.alloc(numbersAt + 8 * count + DIGEST_BYTES);
   file.write(MAGIC, 0, 'latin1');
   file.writeUInt32LE(VERSION, 4);
   file.writeUInt32LE(headerBytes.length, 8);
   headerBytes.copy(file, 12);
-  // Typed arrays use the platform's byte order; every platform Node supports is little-endian.
-  const numbers = new Float64Array(file.buffer, file.byteOffset + numbersAt, count);
-  numbers[0] = model.h;
-  numbers[1] = model.mu;
-  numbers.set(model.W, 2);
-  numbers.set(model.b, 2 + model.W.length);
-  numbers.set(model.w, 2 + model.W.length + model.b.length);
+  writeParameters(record.model, new Float64Array(file.buffer, file.byteOffset + numbersAt, count));
   const hash = createHash('sha256');
   const hashed = file.length - DIGEST_BYTES;
   for (let at = 0; at < hashed; at += HASHED_PER_TURN) {
@@ -87,12 +109,23 @@ export async function decodeModelFile(file: Buffer): Promise<ModelRecord> {
   const digest = createHash('sha256').update(file.subarray(0, file.length - DIGEST_BYTES)).digest();
   if (!digest.equals(file.subarray(file.length - DIGEST_BYTES))) throw new Error('checksum mismatch (corrupt or partial file)');
   const headerLength = file.readUInt32LE(8);
-  const header = JSON.parse(file.toString('utf8', 12, 12 + headerLength)) as Header;
   const numbersAt = Math.ceil((12 + headerLength) / 8) * 8;
-  const bytes = file.subarray(numbersAt, file.length - DIGEST_BYTES);
+  return decodeModel(file.toString('utf8', 12, 12 + headerLength), file.subarray(numbersAt, file.length - DIGEST_BYTES));
+}
+
+/** What a listing shows of a version, from its header alone. */
+export function listingFromHeader(headerText: string): ModelListing {
+  const header = JSON.parse(headerText) as Header & { readonly version: number; readonly etag: string; readonly h: number };
+  const { id, name, version, etag, createdAt, h, layers, dim, inputDim, activation, output, inputScaling, outputScaling } = header;
+  return { id, name, version, etag, createdAt, model: { h, layers, dim, inputDim, activation: activation as ResNetModel['activation'], output: output as ResNetModel['output'], inputScaling, outputScaling } };
+}
+
+/** A version from its header (modelHeader) and its parameters (encodeParameters); throws when they do not fit together. */
+export async function decodeModel(headerText: string, bytes: Uint8Array): Promise<ModelRecord> {
+  const header = JSON.parse(headerText) as Header;
   const { layers, dim } = header;
   const weights = layers * dim * dim;
-  if (bytes.length !== 8 * (2 + weights + layers * dim + dim)) throw new Error('parameter block has the wrong length');
+  if (bytes.length !== 8 * parameterBlockLength(layers, dim)) throw new Error('parameter block has the wrong length');
   // Copy into an aligned buffer: the numbers' offset within a pooled Buffer need not be a multiple of 8.
   const numbers = new Float64Array(new Uint8Array(bytes).buffer);
   const model = createModel({

@@ -26,6 +26,25 @@ export interface ModelRecord {
   readonly model: ResNetModel;
 }
 
+/** The parts of a model a listing shows: its shape and options, not its parameters. */
+export type ModelShapeSource = Pick<ResNetModel, 'layers' | 'dim' | 'inputDim' | 'activation' | 'output' | 'h' | 'inputScaling' | 'outputScaling'>;
+
+/** A version as listings show it: a record without the parameters, which a shared store need not fetch to list. */
+export interface ModelListing extends Omit<ModelRecord, 'model'> {
+  readonly model: ModelShapeSource;
+}
+
+/** Where the registry keeps its models, and whether it can reach that store now. */
+export interface RegistryStatus {
+  readonly store: 'memory' | 'files' | 'postgres';
+  /** False while a shared store cannot be reached: cached models still compute; writes get 503. */
+  readonly reachable: boolean;
+  /** Versions held decoded in this process (a shared store's cache). */
+  readonly cachedVersions?: number;
+  /** Bytes of parameters in that cache. */
+  readonly cachedBytes?: number;
+}
+
 /** Which model a request means: its id, and a version, or the latest. */
 export interface ModelRef {
   readonly id: string;
@@ -62,9 +81,9 @@ export interface ModelRegistry {
    */
   peek(id: string, version?: number): ModelRecord | undefined;
   /** Every version of a model, oldest first; undefined when there is no such model. */
-  versions(id: string): Promise<readonly ModelRecord[] | undefined>;
+  versions(id: string): Promise<readonly ModelListing[] | undefined>;
   /** The latest version of every model, the oldest model first. */
-  list(): Promise<readonly ModelRecord[]>;
+  list(): Promise<readonly ModelListing[]>;
   /**
    * Throws RegistryFullError when a model of `bytes` would not fit now (as a new version of `id`,
    * when given): asked before a model is built, so that no work goes into one that cannot be kept.
@@ -78,6 +97,8 @@ export interface ModelRegistry {
   count(): Promise<number>;
   /** The largest inputDim of the models held: no request's points can have more coordinates. */
   widestInput(): number;
+  /** The store, and whether it is reachable now. */
+  status(): RegistryStatus;
   close(): Promise<void>;
 }
 
@@ -114,8 +135,12 @@ export async function newRecord(entry: NewModel, version = 1, id = entry.id ?? r
   return Object.freeze({ id, name: entry.name ?? id, version, createdAt: new Date().toISOString(), etag, model: entry.model });
 }
 
-/** Whether a write's preconditions hold against the current version (undefined: no model). */
-function check(preconditions: Preconditions | undefined, current: ModelRecord | undefined, id: string): void {
+/** Throws PreconditionFailedError unless a write's preconditions hold against the current version (undefined: no model). */
+export function checkPreconditions(
+  preconditions: Preconditions | undefined,
+  current: Pick<ModelRecord, 'version' | 'etag'> | undefined,
+  id: string,
+): void {
   if (preconditions === undefined) return;
   const { ifMatch, ifNoneMatch } = preconditions;
   if (ifMatch !== undefined) {
@@ -164,7 +189,7 @@ export interface Loaded {
  */
 export function createRegistry(
   { capacity, capacityBytes = Number.POSITIVE_INFINITY, maxVersions = Number.POSITIVE_INFINITY }: RegistryOptions,
-  persistence: Persistence | null,
+  persistence: (Persistence & { readonly store: 'files' }) | null,
   loaded: Loaded = { records: [], highest: new Map() },
 ): ModelRegistry {
   const models = new Map<string, Versions>();
@@ -217,7 +242,7 @@ export function createRegistry(
   async function store(entry: NewModel, id: string | undefined, preconditions?: Preconditions) {
     const bytes = modelBytes(entry.model);
     const current = id === undefined ? undefined : latest(id);
-    check(preconditions, current, id ?? '');
+    checkPreconditions(preconditions, current, id ?? '');
     checkRoom(bytes, id);
     const isNew = id === undefined || !models.has(id);
     if (isNew) modelsPending++;
@@ -261,10 +286,10 @@ export function createRegistry(
       serially(id, async () => {
         const versions = models.get(id);
         if (versions === undefined) {
-          check(preconditions, undefined, id);
+          checkPreconditions(preconditions, undefined, id);
           return false;
         }
-        check(preconditions, versions.records.at(-1), id);
+        checkPreconditions(preconditions, versions.records.at(-1), id);
         await persistence?.forget(id, versions.records.map((r) => r.version));
         models.delete(id);
         for (const record of versions.records) bytesHeld -= modelBytes(record.model);
@@ -277,7 +302,7 @@ export function createRegistry(
         const index = versions?.records.findIndex((r) => r.version === version) ?? -1;
         if (versions === undefined || index < 0) return false;
         // If-Match names the version deleted here, not the latest.
-        check(preconditions, versions.records[index], `${id}' version '${version}`);
+        checkPreconditions(preconditions, versions.records[index], `${id}' version '${version}`);
         if (versions.records.length === 1) await persistence?.forget(id, [version]);
         else await persistence?.remove(id, version, versions.highest);
         const [record] = versions.records.splice(index, 1);
@@ -293,6 +318,7 @@ export function createRegistry(
       if (widest === 0) for (const versions of models.values()) for (const record of versions.records) widest = Math.max(widest, record.model.inputDim);
       return Math.max(1, widest);
     },
+    status: () => ({ store: persistence?.store ?? 'memory', reachable: true }),
     async close() {
       models.clear();
     },

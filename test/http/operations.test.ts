@@ -9,7 +9,7 @@ describe('health', () => {
   it('GET /health/live and /health/ready answer 200 once the app is up', async () => {
     const { http } = await startApp();
     expect((await http.get('/health/live').expect(200)).body).toEqual({ status: 'live' });
-    expect((await http.get('/health/ready').expect(200)).body).toEqual({ status: 'ready' });
+    expect((await http.get('/health/ready').expect(200)).body).toEqual({ status: 'ready', registry: { store: 'memory', reachable: true } });
   });
 
   it('readiness answers 503 problem+json while the service shuts down', async () => {

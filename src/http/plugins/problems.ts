@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { CancelledError } from '../../errors.js';
+import { CancelledError, RegistryUnavailableError } from '../../errors.js';
 import { domainProblem, HttpProblem, internalErrorDetail, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
 import { MODEL_ID_MAX_LENGTH } from '../schemas/models.js';
 import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
@@ -49,6 +49,7 @@ function sendProblem(error: FastifyError, request: FastifyRequest, reply: Fastif
   if (problem.status === 500) request.log.error({ err: error }, 'request failed');
   if (error instanceof HttpProblem && error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   if (error instanceof CancelledError) reply.header('retry-after', '1');
+  if (error instanceof RegistryUnavailableError) reply.header('retry-after', String(error.retryAfter));
   return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
 }
 

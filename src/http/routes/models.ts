@@ -6,7 +6,7 @@ import { exactJson, JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
 import { modelDocumentPieces, readJsonModel } from '../../codecs/models.js';
 import { ModelNotFoundError } from '../../errors.js';
 import { buildModel, modelShape, nestedParameters } from '../../registry/documents.js';
-import type { ModelRecord } from '../../registry/registry.js';
+import type { ModelListing, ModelRecord } from '../../registry/registry.js';
 import { sendBytes, sendStream, sendText } from '../answers.js';
 import { gather } from '../../codecs/source.js';
 import { NPZ_MEDIA_TYPE, readWeights, SAFETENSORS_MEDIA_TYPE, WEIGHT_MEDIA_TYPES, writeWeights, type WeightMediaType, type WeightOptions } from '../../codecs/tensors/weights.js';
@@ -30,7 +30,7 @@ import {
 } from '../schemas/models.js';
 import { badPath, bodyTimedOut, problemResponses, unknownModel, type ErrorResponse } from '../schemas/problem.js';
 
-const summary = ({ id, name, version, createdAt, model }: ModelRecord) => ({ id, name, version, ...modelShape(model), createdAt });
+const summary = ({ id, name, version, createdAt, model }: ModelListing) => ({ id, name, version, ...modelShape(model), createdAt });
 
 /** The errors of a create (POST, PUT), with an example of each. */
 const createErrors = (route: string) => ({

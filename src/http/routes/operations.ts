@@ -14,6 +14,36 @@ const Status = (status: string, description: string) =>
     { additionalProperties: false, description },
   );
 
+const RegistryState = Type.Object(
+  {
+    store: Type.Enum(['memory', 'files', 'postgres'], { description: 'Where the models live: MEMORY, REGISTRY_DIR, or REGISTRY_URL.' }),
+    reachable: Type.Boolean({
+      description:
+        'False while the shared database cannot be reached: models held in this replica\'s cache still compute and read; writes, and reads of other models, get 503 with Retry-After until it is back.',
+    }),
+    cachedVersions: Type.Optional(Type.Integer({ minimum: 0, description: 'Versions this replica holds decoded (REGISTRY_URL).' })),
+    cachedBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes of parameters in that cache, at most MODEL_CACHE_BYTES.' })),
+  },
+  { additionalProperties: false, description: 'The model registry, as this replica sees it.' },
+);
+
+const Ready = Type.Object(
+  {
+    status: Type.Enum(['ready', 'degraded'], {
+      description: 'ready; or degraded while the shared registry\'s database cannot be reached (the replica still serves cached models, so it stays in rotation).',
+    }),
+    registry: RegistryState,
+  },
+  {
+    additionalProperties: false,
+    description: 'The service takes requests.',
+    examples: [
+      { status: 'ready', registry: { store: 'memory', reachable: true } },
+      { status: 'degraded', registry: { store: 'postgres', reachable: false, cachedVersions: 4, cachedBytes: 6208 } },
+    ],
+  },
+);
+
 /** Liveness, readiness and Prometheus metrics, for orchestrators and monitoring; always open. */
 export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { isClosing }) => {
   app.get(
@@ -37,9 +67,10 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsOptions> = as
         operationId: 'ready',
         tags: ['operations'],
         summary: 'Readiness',
-        description: 'Answers 200 once the registry and the demo model are loaded, and 503 from the start of shutdown on.',
+        description:
+          'Answers 200 once the registry and the demo models are loaded, and 503 from the start of shutdown on. With a shared registry (REGISTRY_URL) whose database cannot be reached, it still answers 200, with status degraded: the replica serves the models it holds, and taking every replica out of rotation would stop that too.',
         response: {
-          200: Status('ready', 'The service takes requests.'),
+          200: Ready,
           ...problemResponses('/health/ready', {
             503: {
               description: 'The service is shutting down; send new requests elsewhere.',
@@ -51,7 +82,8 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsOptions> = as
     },
     async () => {
       if (isClosing()) throw new HttpProblem('service-unavailable', 'the service is shutting down');
-      return { status: 'ready' as const };
+      const registry = app.registry.status();
+      return { status: registry.reachable ? ('ready' as const) : ('degraded' as const), registry };
     },
   );
 
