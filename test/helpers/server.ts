@@ -36,6 +36,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+  let timer: NodeJS.Timeout | undefined;
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
     child.stdout!.on('data', (chunk) => {
@@ -50,11 +51,11 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
       }
     });
     void exited.then(({ code }) => reject(new Error(`the server exited with code ${code} before listening: ${stderr}`)));
-    setTimeout(() => {
+    timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`the server did not listen within ${LISTEN_TIMEOUT_MS} ms: ${stderr}`));
-    }, LISTEN_TIMEOUT_MS).unref();
-  });
+    }, LISTEN_TIMEOUT_MS);
+  }).finally(() => clearTimeout(timer));
   return { child, url, logs, stderr: () => stderr, exited };
 }
 
