@@ -113,9 +113,14 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Decoded versions, least recently used first, within a bound on their parameters' bytes. */
+/**
+ * Decoded versions within a bound on their parameters' bytes; the least recently used goes first.
+ * A read only stamps its entry (the compute path reads here on every request); eviction, on a
+ * write, looks for the oldest stamp.
+ */
 class VersionCache {
-  private readonly entries = new Map<string, ModelRecord>();
+  private readonly entries = new Map<string, { readonly record: ModelRecord; used: number }>();
+  private clock = 0;
   bytes = 0;
   constructor(private readonly limit: number) {}
 
@@ -126,13 +131,10 @@ class VersionCache {
   }
 
   get(id: string, version: number): ModelRecord | undefined {
-    const key = VersionCache.key(id, version);
-    const record = this.entries.get(key);
-    if (record !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, record);
-    }
-    return record;
+    const entry = this.entries.get(VersionCache.key(id, version));
+    if (entry === undefined) return undefined;
+    entry.used = ++this.clock;
+    return entry.record;
   }
 
   /** Keeps a version, evicting the least recently used; one larger than the whole bound is not kept. */
@@ -140,29 +142,29 @@ class VersionCache {
     const size = modelBytes(record.model);
     this.drop(record.id, record.version);
     if (size > this.limit) return;
-    this.entries.set(VersionCache.key(record.id, record.version), record);
+    this.entries.set(VersionCache.key(record.id, record.version), { record, used: ++this.clock });
     this.bytes += size;
-    for (const [key, oldest] of this.entries) {
-      if (this.bytes <= this.limit) break;
-      this.entries.delete(key);
-      this.bytes -= modelBytes(oldest.model);
+    while (this.bytes > this.limit) {
+      let oldest: { readonly record: ModelRecord; used: number } | undefined;
+      for (const entry of this.entries.values()) if (oldest === undefined || entry.used < oldest.used) oldest = entry;
+      this.drop(oldest!.record.id, oldest!.record.version);
     }
   }
 
   drop(id: string, version: number): void {
     const key = VersionCache.key(id, version);
-    const record = this.entries.get(key);
-    if (record === undefined) return;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
     this.entries.delete(key);
-    this.bytes -= modelBytes(record.model);
+    this.bytes -= modelBytes(entry.record.model);
   }
 
   dropModel(id: string): void {
-    for (const record of [...this.entries.values()]) if (record.id === id) this.drop(id, record.version);
+    for (const record of this.records()) if (record.id === id) this.drop(id, record.version);
   }
 
   records(): ModelRecord[] {
-    return [...this.entries.values()];
+    return [...this.entries.values()].map((entry) => entry.record);
   }
 }
 
