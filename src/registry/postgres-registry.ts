@@ -197,9 +197,9 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
   /** Notices that arrive while the state is read again; applied after it. */
   let held: Notice[] | null = null;
 
-  function unavailable(error: unknown): RegistryUnavailableError {
+  function unavailable(error: unknown, write = false): RegistryUnavailableError {
     poolReachable = false;
-    return new RegistryUnavailableError(`the model registry's database cannot be reached (${describeError(error)}); nothing was changed; retry shortly`);
+    return new RegistryUnavailableError(`the model registry's database cannot be reached (${describeError(error)})${write ? '; nothing was changed' : ''}; retry shortly`);
   }
 
   /** Runs a read on the pool; a lost database becomes RegistryUnavailableError. */
@@ -219,7 +219,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
     try {
       client = await pool.connect();
     } catch (error) {
-      throw isUnreachable(error) ? unavailable(error) : error;
+      throw isUnreachable(error) ? unavailable(error, true) : error;
     }
     let failure: unknown;
     try {
@@ -232,7 +232,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
     } catch (error) {
       failure = error;
       await client.query('ROLLBACK').catch(() => {});
-      throw isUnreachable(error) ? unavailable(error) : error;
+      throw isUnreachable(error) ? unavailable(error, true) : error;
     } finally {
       // A connection that failed is closed rather than given back.
       client.release(failure !== undefined && isUnreachable(failure) ? (failure as Error) : undefined);

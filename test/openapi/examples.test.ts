@@ -149,6 +149,8 @@ const notReplayed: Record<string, string> = {
   busy: 'BODY_BYTES_IN_FLIGHT is 128 MiB by default (test/http/hostile.test.ts fills a smaller one)',
   closing: 'only during shutdown (test/process/shutdown.test.ts)',
   diskFull: 'a full disk (test/registry/registry-dir.test.ts fills a small tmpfs)',
+  databaseAway: "needs the shared registry's PostgreSQL stopped (test/process/replicas.test.ts stops it under three replicas and checks this wording)",
+  databaseAwayWrite: "needs the shared registry's PostgreSQL stopped (test/process/replicas.test.ts stops it under three replicas and checks this wording)",
   staleTag: 'the entity tags in its detail are digests of a model; test/http/versions.test.ts checks that the detail names the latest one',
   rateLimited: 'replayed below, with its own app: the window’s wording is the rate limiter’s',
   failedKeys: 'replayed below, with its own app',

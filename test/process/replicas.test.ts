@@ -139,8 +139,11 @@ describe.skipIf(!havePostgres)('three replicas on one PostgreSQL database', () =
         expect(write.status).toBe(503);
         expect(write.headers.get('content-type')).toMatch(/^application\/problem\+json/);
         expect(write.headers.get('retry-after')).toBe('2');
-        expect(((await write.json()) as { detail: string }).detail).toMatch(/database cannot be reached/);
-        expect((await fetch(`${replica.url}/models/never-seen`)).status).toBe(503);
+        // The wording of the OpenAPI examples databaseAwayWrite and databaseAway, with the error's code.
+        expect(((await write.json()) as { detail: string }).detail).toMatch(/^the model registry's database cannot be reached \([A-Z0-9]+\); nothing was changed; retry shortly$/);
+        const read = await fetch(`${replica.url}/models/never-seen`);
+        expect(read.status).toBe(503);
+        expect(((await read.json()) as { detail: string }).detail).toMatch(/^the model registry's database cannot be reached \([A-Z0-9]+\); retry shortly$/);
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

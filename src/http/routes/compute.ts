@@ -37,7 +37,7 @@ import {
   traceBody,
   traceExample,
 } from '../schemas/compute.js';
-import { bodyTimedOut, problemResponses } from '../schemas/problem.js';
+import { bodyTimedOut, databaseAway, problemResponses } from '../schemas/problem.js';
 
 /**
  * The errors of a compute route, with an example of each as the route answers it; `inputs` are
@@ -97,8 +97,10 @@ const errors = (path: string, inputs: readonly string[] = ['points'], binary = t
       },
     },
     503: {
-      description: 'The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows; retry after Retry-After seconds.',
+      description:
+        "The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows, or the shared registry's database (REGISTRY_URL) cannot be reached and this replica does not hold the model; retry after Retry-After seconds.",
       examples: {
+        databaseAway,
         busy: {
           summary: 'too many large bodies at once',
           kind: 'service-unavailable',

@@ -36,7 +36,7 @@ import {
   vectorFieldExample,
   VectorFieldResponse,
 } from '../schemas/flows.js';
-import { bodyTimedOut, problemResponses } from '../schemas/problem.js';
+import { bodyTimedOut, databaseAway, problemResponses } from '../schemas/problem.js';
 
 type Reference = string | { modelId: string; modelVersion?: number };
 type HamiltonianRequest = { kinetic: Reference; potential: Reference } | { model: Reference };
@@ -183,8 +183,9 @@ const errorsOf = (path: '/flows' | '/flows/vector-field') =>
       },
     },
     503: {
-      description: 'The service is shutting down; retry after Retry-After seconds, on another instance.',
-      examples: { closing: { summary: 'during shutdown', kind: 'service-unavailable', detail: 'the service is shutting down; the work was cancelled' } },
+      description:
+        "The service is shutting down, or the shared registry's database (REGISTRY_URL) cannot be reached and this replica does not hold a model; retry after Retry-After seconds, on another instance.",
+      examples: { closing: { summary: 'during shutdown', kind: 'service-unavailable', detail: 'the service is shutting down; the work was cancelled' }, databaseAway },
     },
   });
 

@@ -28,7 +28,7 @@ import {
   VersionParams,
   WeightFileQuery,
 } from '../schemas/models.js';
-import { badPath, bodyTimedOut, problemResponses, unknownModel, type ErrorResponse } from '../schemas/problem.js';
+import { badPath, bodyTimedOut, databaseAwayWrite, problemResponses, registryUnavailable, unknownModel, type ErrorResponse } from '../schemas/problem.js';
 
 const summary = ({ id, name, version, createdAt, model }: ModelListing) => ({ id, name, version, ...modelShape(model), createdAt });
 
@@ -67,9 +67,11 @@ const createErrors = (route: string) => ({
           },
         },
         503: {
-          description: 'The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows; retry after Retry-After seconds.',
+          description:
+            "The service is shutting down, or is reading as many bytes of large bodies as BODY_BYTES_IN_FLIGHT allows, or the shared registry's database (REGISTRY_URL) cannot be reached; nothing was stored; retry after Retry-After seconds.",
           examples: {
             closing: { summary: 'a body that would not arrive before the service stops', kind: 'service-unavailable', detail: 'the service is shutting down and this body would not arrive in time; send it again' },
+            databaseAwayWrite,
           },
         },
         507: {
@@ -192,7 +194,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['models'],
         summary: 'List the models',
         description: 'Every registered model, oldest first, without its parameters.',
-        response: { 200: { ...ModelList, description: 'The registered models.' } },
+        response: { 200: { ...ModelList, description: 'The registered models.' }, ...problemResponses('/models', { 503: registryUnavailable(false) }) },
       },
     },
     async (_request, reply) => sendText(reply.type(JSON_MEDIA_TYPE), exactJson({ models: (await app.registry.list()).map(summary) })),
@@ -223,7 +225,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     304: { type: 'null', description: 'The client holds this version already (If-None-Match).' } as const,
-    ...problemResponses(instance, { 400: badPath(badEncoding), 404: notFound }),
+    ...problemResponses(instance, { 400: badPath(badEncoding), 404: notFound, 503: registryUnavailable(false) }),
   });
 
   app.get(
@@ -294,7 +296,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: ModelIdParams,
         response: {
           200: { ...VersionList, description: 'The versions of the model.' },
-          ...problemResponses('/models/pendulum-T/versions', { 400: badPath('/models/%E0%A4%A/versions'), 404: unknownModel }),
+          ...problemResponses('/models/pendulum-T/versions', { 400: badPath('/models/%E0%A4%A/versions'), 404: unknownModel, 503: registryUnavailable(false) }),
         },
       },
     },
@@ -341,7 +343,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         headers: IfMatchHeaders,
         response: {
           204: { type: 'null', description: 'The version is deleted.' },
-          ...problemResponses('/models/demo/versions/7', { 400: badPath('/models/%E0%A4%A/versions/1'), 404: unknownVersion, 412: preconditionFailed }),
+          ...problemResponses('/models/demo/versions/7', { 400: badPath('/models/%E0%A4%A/versions/1'), 404: unknownVersion, 412: preconditionFailed, 503: registryUnavailable(true) }),
         },
       },
     },
@@ -366,7 +368,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         headers: IfMatchHeaders,
         response: {
           204: { type: 'null', description: 'The model is deleted.' },
-          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel, 412: preconditionFailed }),
+          ...problemResponses('/models/pendulum-T', { 400: badPath('/models/%E0%A4%A'), 404: unknownModel, 412: preconditionFailed, 503: registryUnavailable(true) }),
         },
       },
     },

@@ -16,32 +16,27 @@ const Status = (status: string, description: string) =>
 
 const RegistryState = Type.Object(
   {
-    store: Type.Enum(['memory', 'files', 'postgres'], { description: 'Where the models live: MEMORY, REGISTRY_DIR, or REGISTRY_URL.' }),
+    store: Type.Enum(['memory', 'files', 'postgres'], { description: 'Where the models live: in memory, REGISTRY_DIR, or REGISTRY_URL.', examples: ['memory'] }),
     reachable: Type.Boolean({
       description:
-        'False while the shared database cannot be reached: models held in this replica\'s cache still compute and read; writes, and reads of other models, get 503 with Retry-After until it is back.',
+        "False while the shared database cannot be reached: models held in this replica's cache still compute and read; writes, and reads of other models, get 503 with Retry-After until it is back.",
+      examples: [true],
     }),
-    cachedVersions: Type.Optional(Type.Integer({ minimum: 0, description: 'Versions this replica holds decoded (REGISTRY_URL).' })),
-    cachedBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes of parameters in that cache, at most MODEL_CACHE_BYTES.' })),
+    cachedVersions: Type.Optional(Type.Integer({ minimum: 0, description: 'Versions this replica holds decoded (REGISTRY_URL).', examples: [4] })),
+    cachedBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes of parameters in that cache, at most MODEL_CACHE_BYTES.', examples: [6208] })),
   },
-  { additionalProperties: false, description: 'The model registry, as this replica sees it.' },
+  { additionalProperties: false, description: 'The model registry, as this replica sees it.', examples: [{ store: 'postgres', reachable: false, cachedVersions: 4, cachedBytes: 6208 }] },
 );
 
 const Ready = Type.Object(
   {
     status: Type.Enum(['ready', 'degraded'], {
-      description: 'ready; or degraded while the shared registry\'s database cannot be reached (the replica still serves cached models, so it stays in rotation).',
+      description: "ready; or degraded while the shared registry's database cannot be reached (the replica still serves cached models, so it stays in rotation).",
+      examples: ['ready'],
     }),
     registry: RegistryState,
   },
-  {
-    additionalProperties: false,
-    description: 'The service takes requests.',
-    examples: [
-      { status: 'ready', registry: { store: 'memory', reachable: true } },
-      { status: 'degraded', registry: { store: 'postgres', reachable: false, cachedVersions: 4, cachedBytes: 6208 } },
-    ],
-  },
+  { additionalProperties: false, description: 'The service takes requests.' },
 );
 
 /** Liveness, readiness and Prometheus metrics, for orchestrators and monitoring; always open. */

@@ -91,3 +91,23 @@ export const unknownModel: ErrorResponse = {
   description: 'No model has this id.',
   examples: { unknownModel: { summary: 'an id no model has (the id the server gave, not the name)', kind: 'model-not-found', detail: "no model with id 'pendulum-T'" } },
 };
+
+/** A read of a model this replica does not hold while the shared registry's database is away. */
+export const databaseAway = {
+  summary: "a model this replica does not hold, while the shared registry's database (REGISTRY_URL) is down",
+  kind: 'service-unavailable',
+  detail: "the model registry's database cannot be reached (ECONNREFUSED); retry shortly",
+} as const;
+
+/** A write while the shared registry's database is away. */
+export const databaseAwayWrite = {
+  summary: "a write while the shared registry's database (REGISTRY_URL) is down",
+  kind: 'service-unavailable',
+  detail: "the model registry's database cannot be reached (ECONNREFUSED); nothing was changed; retry shortly",
+} as const;
+
+/** The 503 of a route that reads or writes the registry. */
+export const registryUnavailable = (write: boolean): ErrorResponse => ({
+  description: `The shared registry's database (REGISTRY_URL) cannot be reached${write ? '; nothing was changed' : ', and this replica does not hold the model'}; retry after Retry-After seconds.`,
+  examples: write ? { databaseAwayWrite } : { databaseAway },
+});
