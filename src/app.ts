@@ -117,6 +117,9 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
     // The body watchdog answers a request that is slow to arrive with 408 problem+json; Node's own
     // request timeout, a little later, is the backstop for anything the watchdog does not see.
     requestTimeout: config.REQUEST_TIMEOUT_MS + REQUEST_TIMEOUT_BACKSTOP_MS,
+    // Opening the registry may wait for its database (30 s with REGISTRY_URL) or load a
+    // large folder; it ends with the registry or a message, not with Fastify's 10 s plugin timeout.
+    pluginTimeout: 0,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const server = app.server as HttpServer;
   server.headersTimeout = Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { ConfigError, configSchema, defaultConfig, loadConfig } from '../src/config.js';
 
 describe('configuration', () => {
@@ -27,16 +28,28 @@ describe('configuration', () => {
     expect(loadConfig({ API_KEY: '', PORT: '' })).toEqual(defaultConfig);
   });
 
-  it('is listed in docker-compose.yml: every variable, with its default', () => {
-    const compose = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
-    const listed = new Map([...compose.matchAll(/^ {6}([A-Z_]+): (.*)$/gm)].map((m) => [m[1], m[2].replace(/^"|"$/g, '')]));
+  it('is listed in docker-compose.yml: every variable, with its default; the shared registry\'s in the scale profile', () => {
+    const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as {
+      services: Record<string, { environment: Record<string, string | number> }>;
+    };
+    const listed = new Map(Object.entries(compose.services['resnet-gradient'].environment).map(([name, value]) => [name, String(value)]));
     const properties = configSchema.properties as Record<string, { default?: unknown }>;
-    expect([...listed.keys()].sort()).toEqual(Object.keys(properties).sort());
+    const shared = ['REGISTRY_URL', 'MODEL_CACHE_BYTES'];
+    expect([...listed.keys()].sort()).toEqual(Object.keys(properties).filter((name) => !shared.includes(name)).sort());
+    expect(Object.keys(compose.services.replica.environment)).toEqual(expect.arrayContaining(shared));
+    expect(compose.services.replica.environment.MODEL_CACHE_BYTES).toBe(properties.MODEL_CACHE_BYTES.default);
     const differs = { HOST: '0.0.0.0', REGISTRY_DIR: '/var/lib/resnet-gradient/models' } as Record<string, string>;
     for (const [name, value] of listed) {
       const expected = differs[name] ?? (properties[name].default === undefined ? `\${${name}:-}` : String(properties[name].default));
       expect(value, name).toBe(expected);
     }
+  });
+
+  it('refuses REGISTRY_DIR and REGISTRY_URL together, and never repeats a REGISTRY_URL', () => {
+    expect(() => loadConfig({ REGISTRY_DIR: '/tmp/models', REGISTRY_URL: 'postgres://u:p@db/x' })).toThrow(/REGISTRY_DIR and REGISTRY_URL are both set/);
+    const wrong = () => loadConfig({ REGISTRY_URL: 'mysql://user:hunter2@db/x' });
+    expect(wrong).toThrow(/^invalid configuration: REGISTRY_URL must match pattern "\^postgres\(ql\)\?:\/\/"$/);
+    expect(loadConfig({ REGISTRY_URL: 'postgresql://db/x' }).REGISTRY_URL).toBe('postgresql://db/x');
   });
 
   it('docker-compose.yml publishes the port on 127.0.0.1 unless BIND_ADDRESS says otherwise', () => {

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { havePostgres, startCluster, type Cluster } from '../helpers/postgres.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
+import { runServerToExit, startServer, type RunningServer } from '../helpers/server.js';
 
 let cluster: Cluster;
 let url: string;
@@ -196,4 +196,15 @@ describe.skipIf(!havePostgres)('three replicas on one PostgreSQL database', () =
     // Neither outcome alone would show that the kill landed inside the create.
     expect(outcomes.some((o) => o.includes('nothing stored'))).toBe(true);
   }, 120_000);
+});
+
+describe('a replica whose database never answers', () => {
+  it('waits 30 s, then stops with a message naming REGISTRY_URL, without its password', async () => {
+    const started = Date.now();
+    const { code, stderr } = await runServerToExit({ REGISTRY_URL: 'postgres://resnet:hunter2@127.0.0.1:1/resnet' });
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toBe('REGISTRY_URL: cannot reach the database at postgres://resnet@127.0.0.1:1/resnet (ECONNREFUSED)');
+    expect(stderr).not.toContain('hunter2');
+    expect(Date.now() - started).toBeGreaterThan(25_000);
+  }, 60_000);
 });
