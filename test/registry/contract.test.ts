@@ -176,9 +176,11 @@ describe.each(stores)('the %s registry', (store, available, open) => {
       expect(await registry.count()).toBe(3);
     });
 
-    it('keeps every version across a reopening, bit for bit, where the store is durable', async (context) => {
+    // The in-memory store keeps nothing across a reopening: this holds for the durable ones.
+    if (store !== 'memory')
+    it('keeps every version across a reopening, bit for bit', async () => {
       const { registry, reopen } = await open({ capacity: 10 });
-      if (reopen === undefined) return context.skip();
+      if (reopen === undefined) throw new Error(`the ${store} store cannot be reopened`);
       const one = await registry.put('kept', { model: awkwardModel() });
       const two = await registry.put('kept', { model: seeded(2) });
       await registry.deleteVersion('kept', 2);
