@@ -20,6 +20,7 @@ import { RequestLog } from './http/request-log.js';
 import { computeRoutes } from './http/routes/compute.js';
 import { flowRoutes } from './http/routes/flows.js';
 import { modelRoutes } from './http/routes/models.js';
+import { inferenceRoutes } from './http/routes/inference.js';
 import { operationsRoutes } from './http/routes/operations.js';
 import { problemRoutes } from './http/routes/problems.js';
 import { MODEL_ID_MAX_LENGTH } from './http/schemas/models.js';
@@ -175,6 +176,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
   await app.register(computeRoutes);
   await app.register(flowRoutes);
   await app.register(operationsRoutes, { isClosing: () => closing });
+  await app.register(inferenceRoutes, { isClosing: () => closing });
   await app.register(problemRoutes);
   return app;
 }

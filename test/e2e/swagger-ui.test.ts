@@ -35,7 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Swagger UI in a browser', () => {
     page.on('pageerror', (error) => errors.push(String(error)));
     await page.goto(`${server.url}/docs/`);
     await page.locator('.opblock').first().waitFor({ timeout: 20_000 });
-    expect(await page.locator('.opblock').count()).toBe(19);
+    expect(await page.locator('.opblock').count()).toBe(28);
     const gradient = page.locator('#operations-compute-gradient');
     await gradient.locator('.opblock-summary').click();
     await gradient.locator('button.execute').click();
@@ -43,6 +43,23 @@ describe.skipIf(!existsSync(CHROMIUM))('Swagger UI in a browser', () => {
     expect((await gradient.locator('.live-responses-table .response-col_status').nth(1).textContent())?.trim()).toBe('200');
     const body = JSON.parse((await gradient.locator('.live-responses-table .microlight').first().textContent()) ?? '');
     expect(body).toEqual({ modelId: 'demo', modelVersion: 1, values: computeExample.values, gradients: computeExample.gradients });
+
+    // The Open Inference Protocol's routes, under their own tag: the inference example runs as it is.
+    const infer = page.locator('#operations-open-inference-protocol-oipModelInfer');
+    await infer.locator('.opblock-summary').click();
+    await infer.locator('button.execute').click();
+    await infer.locator('.live-responses-table .response-col_status').nth(1).waitFor();
+    expect((await infer.locator('.live-responses-table .response-col_status').nth(1).textContent())?.trim()).toBe('200');
+    const inferred = JSON.parse((await infer.locator('.live-responses-table .microlight').first().textContent()) ?? '');
+    expect(inferred).toEqual({
+      model_name: 'demo',
+      model_version: '1',
+      id: '42',
+      outputs: [
+        { name: 'value', datatype: 'FP64', shape: [1], data: [0.27701583406928443] },
+        { name: 'gradient', datatype: 'FP64', shape: [1, 2], data: [0.08008308634359138, -0.34667681253370525] },
+      ],
+    });
     expect(errors).toEqual([]);
   }, 60_000);
 

@@ -82,7 +82,7 @@ describe('key rotation (API_KEYS) and guarded reads (PROTECT_READS)', async () =
         }
       }
     }
-    expect(secured.sort()).toEqual(['DELETE /models/{id}', 'DELETE /models/{id}/versions/{version}', 'GET /models', 'GET /models/{id}', 'GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'POST /evaluate', 'POST /flows', 'POST /flows/vector-field', 'POST /gradient', 'POST /hessian', 'POST /hvp', 'POST /models', 'POST /trace', 'PUT /models/{id}']);
+    expect(secured.sort()).toEqual(['DELETE /models/{id}', 'DELETE /models/{id}/versions/{version}', 'GET /models', 'GET /models/{id}', 'GET /models/{id}/versions', 'GET /models/{id}/versions/{version}', 'POST /evaluate', 'POST /flows', 'POST /flows/vector-field', 'POST /gradient', 'POST /hessian', 'POST /hvp', 'POST /models', 'POST /trace', 'PUT /models/{id}', 'GET /v2/models/{name}', 'GET /v2/models/{name}/ready', 'POST /v2/models/{name}/infer', 'GET /v2/models/{name}/versions/{version}', 'GET /v2/models/{name}/versions/{version}/ready', 'POST /v2/models/{name}/versions/{version}/infer'].sort());
     const file = join(mkdtempSync(join(tmpdir(), 'openapi-')), 'guarded.json');
     writeFileSync(file, JSON.stringify(spec));
     const { stdout } = await promisify(execFile)(new URL('../../node_modules/.bin/redocly', import.meta.url).pathname, ['lint', file, '--format=json'], {

@@ -31,7 +31,7 @@ interface Replay {
 
 const json = { 'content-type': 'application/json' };
 const KEY = 's3cret';
-const keyed = { API_KEY: KEY, PROTECT_READS: 'true', RATE_LIMIT_MAX: '40', AUTH_FAILURE_LIMIT: '30' };
+const keyed = { API_KEY: KEY, PROTECT_READS: 'true', RATE_LIMIT_MAX: '80', AUTH_FAILURE_LIMIT: '60' };
 const computeReplays = (path: string): Record<string, Replay> => ({
   [`POST ${path} 400 missingPoints`]: { method: 'POST', url: path, headers: json, body: '{"modelId": "demo"}' },
   [`POST ${path} 400 notANumber`]: { method: 'POST', url: path, headers: json, body: '{"modelId": "demo", "points": [[0.5, "x"]]}' },
@@ -87,7 +87,37 @@ const fieldBody = (fields: Record<string, unknown> = {}) => {
   return JSON.stringify({ hamiltonian: method === 'leapfrog' ? { kinetic: 'demo-pendulum-T' } : hamiltonian, states });
 };
 
+/** The Open Inference Protocol's routes: metadata and readiness of a model, unversioned and versioned, and inference. */
+const inferBody = (input: Record<string, unknown> = {}) => JSON.stringify({ inputs: [{ name: 'points', shape: [1, 2], datatype: 'FP64', data: [0.5, -0.25], ...input }] });
+const protocolReplays = (versioned: boolean): Record<string, Replay> => {
+  const pattern = versioned ? '/v2/models/{name}/versions/{version}' : '/v2/models/{name}';
+  const path = versioned ? '/v2/models/demo/versions/1' : '/v2/models/demo';
+  const missing = versioned ? { name: 'unknownVersion', path: '/v2/models/demo/versions/7' } : { name: 'unknownModel', path: '/v2/models/pendulum-T' };
+  const replays: Record<string, Replay> = {};
+  for (const [suffix, method, body] of [
+    ['', 'GET', undefined],
+    ['/ready', 'GET', undefined],
+    ['/infer', 'POST', inferBody()],
+  ] as const) {
+    const headers = body === undefined ? undefined : json;
+    const key = `${method} ${pattern}${suffix}`;
+    replays[`${key} 404 ${missing.name}`] = { method, url: `${missing.path}${suffix}`, headers, body };
+    if (versioned) replays[`${key} 400 badVersion`] = { method, url: `/v2/models/demo/versions/v1${suffix}`, headers, body };
+    replays[`${key} 401 missingKey`] = { method, url: `${path}${suffix}`, headers, body, env: keyed, keyed: true };
+    replays[`${key} 401 wrongKey`] = { method, url: `${path}${suffix}`, headers: { ...headers, authorization: 'Bearer wrong' }, body, env: keyed, keyed: true };
+  }
+  const infer = `POST ${pattern}/infer`;
+  replays[`${infer} 400 wrongInput`] = { method: 'POST', url: `${path}/infer`, headers: json, body: inferBody({ name: 'input0' }) };
+  replays[`${infer} 400 shortData`] = { method: 'POST', url: `${path}/infer`, headers: json, body: inferBody({ shape: [2, 2], data: [1, 2, 3] }) };
+  replays[`${infer} 413 tooManyPoints`] = { method: 'POST', url: `${path}/infer`, headers: json, body: inferBody({ shape: [2_000_000, 2], data: [] }) };
+  replays[`${infer} 415 text`] = { method: 'POST', url: `${path}/infer`, headers: { 'content-type': 'text/plain' }, body: 'points' };
+  replays[`${infer} 422 wrongWidth`] = { method: 'POST', url: `${path}/infer`, headers: json, body: inferBody({ shape: [1, 3], data: [1, 2, 3] }) };
+  return replays;
+};
+
 const replays: Record<string, Replay> = {
+  ...protocolReplays(false),
+  ...protocolReplays(true),
   ...flowReplays('/flows', flowBody),
   'POST /flows 413 tooMuchWork': { method: 'POST', url: '/flows', headers: json, body: flowBody({ steps: 10000, every: 10000, initial: Array.from({ length: 1000 }, () => [1, 0]) }) },
   'POST /flows 422 notSeparable': { method: 'POST', url: '/flows', headers: json, body: flowBody({ hamiltonian: { model: 'demo-pendulum-H' } }) },

@@ -62,6 +62,15 @@ describe('the OpenAPI document', () => {
         'POST /flows',
         'POST /flows/vector-field',
         'POST /models',
+        'GET /v2',
+        'GET /v2/health/live',
+        'GET /v2/health/ready',
+        'GET /v2/models/{name}',
+        'GET /v2/models/{name}/ready',
+        'POST /v2/models/{name}/infer',
+        'GET /v2/models/{name}/versions/{version}',
+        'GET /v2/models/{name}/versions/{version}/ready',
+        'POST /v2/models/{name}/versions/{version}/infer',
       ].sort(),
     );
     expect(served.servers).toEqual([expect.objectContaining({ url: expect.any(String), description: expect.any(String) })]);
@@ -75,12 +84,13 @@ describe('the OpenAPI document', () => {
     expect(Array.isArray(op.security)).toBe(true);
   });
 
-  it.each(operations)('%s documents every error as problem+json, 500 included', (_name, op) => {
+  it.each(operations)("%s documents every error, 500 included, as problem+json, or under /v2 as the protocol's {error}", (name, op) => {
     const errors = Object.entries(op.responses).filter(([status]) => Number(status) >= 400);
     expect(errors.map(([status]) => status)).toContain('500');
+    const protocol = / \/v2(\/|$)/.test(name);
     for (const [, response] of errors) {
       expect(response.description).toBeTruthy();
-      expect(Object.keys(response.content ?? {})).toEqual(['application/problem+json']);
+      expect(Object.keys(response.content ?? {})).toEqual([protocol ? 'application/json' : 'application/problem+json']);
     }
   });
 

@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { readFileSync } from 'node:fs';
 import { apiKeys } from '../../config.js';
-import { examplePath, internalError, problemResponses } from '../schemas/problem.js';
+import { errorResponses, examplePath, internalError } from '../schemas/problem.js';
 import { BEARER_SCHEME } from './security.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,7 +41,7 @@ export const openapiPlugin = fp(
       route.schema = {
         ...route.schema,
         security: route.schema.security ?? [],
-        response: { ...(route.schema.response as object), ...problemResponses(examplePath(route.url), { 500: internalError }) },
+        response: { ...(route.schema.response as object), ...errorResponses(examplePath(route.url), { 500: internalError }) },
       };
     });
     await app.register(swagger, {
@@ -63,6 +63,11 @@ export const openapiPlugin = fp(
           { name: 'flows', description: 'Hamiltonian flows of learned T(p) + V(q) or H(q, p): symplectic integration on the server, and the vector field.' },
           { name: 'problems', description: 'Descriptions of the kinds of error the API reports.' },
           { name: 'operations', description: 'Health checks and Prometheus metrics, for orchestrators and monitoring.' },
+          {
+            name: 'open-inference-protocol',
+            description:
+              'The Open Inference Protocol (the V2 protocol of KServe and Triton): metadata, health and inference for the same models, with the binary tensor data extension. Errors here are the protocol\'s {"error": "…"}.',
+          },
         ],
       },
       hideUntagged: true,

@@ -7,7 +7,8 @@ import fp from 'fastify-plugin';
 import { CancelledError, RegistryUnavailableError } from '../../errors.js';
 import { domainProblem, HttpProblem, internalErrorDetail, problemDetails, statusProblem, type ProblemDetails } from '../problems.js';
 import { MODEL_ID_MAX_LENGTH } from '../schemas/models.js';
-import { PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
+import { isProtocolPath, PROBLEM_MEDIA_TYPE } from '../schemas/problem.js';
+import { JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
 import { describeValidation, type SchemaError } from '../../codecs/json/validation.js';
 
 function clientDetail(error: FastifyError, request: FastifyRequest, bodyLimit: number): string {
@@ -50,6 +51,12 @@ function sendProblem(error: FastifyError, request: FastifyRequest, reply: Fastif
   if (error instanceof HttpProblem && error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   if (error instanceof CancelledError) reply.header('retry-after', '1');
   if (error instanceof RegistryUnavailableError) reply.header('retry-after', String(error.retryAfter));
+  return sendError(request, reply, problem);
+}
+
+/** A problem in the form of the request's path: problem+json, or the Open Inference Protocol's {"error"}. */
+function sendError(request: FastifyRequest, reply: FastifyReply, problem: ProblemDetails) {
+  if (isProtocolPath(request.url)) return reply.code(problem.status).type(JSON_MEDIA_TYPE).send({ error: problem.detail });
   return reply.code(problem.status).type(PROBLEM_MEDIA_TYPE).send(problem);
 }
 
@@ -76,12 +83,7 @@ export const problemsPlugin = fp(
 
     app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(error, request, reply, toProblem(error, request, bodyLimit)));
 
-    app.setNotFoundHandler((request, reply) =>
-      reply
-        .code(404)
-        .type(PROBLEM_MEDIA_TYPE)
-        .send(problemDetails('not-found', `there is no route ${request.method} ${request.url.split('?')[0]}`, request.url)),
-    );
+    app.setNotFoundHandler((request, reply) => sendError(request, reply, problemDetails('not-found', `there is no route ${request.method} ${request.url.split('?')[0]}`, request.url)));
   },
   { name: 'problems' },
 );

@@ -24,7 +24,7 @@ import fp from 'fastify-plugin';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { apiKeys } from '../../config.js';
 import { HttpProblem } from '../problems.js';
-import { examplePath, problemResponses, type ErrorResponse, type ProblemExample } from '../schemas/problem.js';
+import { errorResponses, examplePath, type ErrorResponse, type ProblemExample } from '../schemas/problem.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -146,7 +146,7 @@ export const securityPlugin = fp(
       if (Object.keys(tooMany).length > 0) {
         responses[429] = { description: 'Too many requests from this client in the window, or too many failed authentications from this address; retry after Retry-After seconds.', examples: tooMany };
       }
-      route.schema = { ...route.schema, response: { ...(route.schema.response as object), ...problemResponses(examplePath(route.url), responses) } };
+      route.schema = { ...route.schema, response: { ...(route.schema.response as object), ...errorResponses(examplePath(route.url), responses) } };
     });
 
     if (config.CORS_ORIGIN) {

@@ -28,7 +28,7 @@ import {
   VersionParams,
   WeightFileQuery,
 } from '../schemas/models.js';
-import { badPath, bodyTimedOut, databaseAwayWrite, problemResponses, registryUnavailable, unknownModel, type ErrorResponse } from '../schemas/problem.js';
+import { badPath, bodyTimedOut, databaseAwayWrite, problemResponses, registryUnavailable, unknownModel, unknownVersion, type ErrorResponse } from '../schemas/problem.js';
 
 const summary = ({ id, name, version, createdAt, model }: ModelListing) => ({ id, name, version, ...modelShape(model), createdAt });
 
@@ -102,10 +102,6 @@ const preconditionFailed: ErrorResponse = {
       detail: "If-Match: the latest version of 'pendulum-T' (2) has the entity tag \"Zk3R0mCq1fQ2a9xWbT7nL4sV8uY6eD5h\", not \"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R\"",
     },
   },
-};
-const unknownVersion: ErrorResponse = {
-  description: 'No model has this id, or the model has no such version.',
-  examples: { unknownVersion: { summary: 'a version the model does not have', kind: 'model-not-found', detail: "the model 'demo' has no version 7" } },
 };
 const etagHeader = Type.String({ description: "The version's entity tag: send it back in If-None-Match (reads) or If-Match (writes).", examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] });
 

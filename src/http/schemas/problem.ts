@@ -64,9 +64,36 @@ export function problemResponses<const S extends number>(instance: string, respo
   ) as Record<S, { description: string; content: { [PROBLEM_MEDIA_TYPE]: { schema: typeof Problem; examples: Record<string, { summary: string; value: unknown }> } } }>;
 }
 
+/** Paths of the Open Inference Protocol, whose errors are its own `{"error": "…"}`, not problem+json. */
+export const isProtocolPath = (path: string): boolean => path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v2?');
+
+/** The Open Inference Protocol's error object. */
+export const ProtocolError = Type.Object(
+  { error: Type.String({ description: 'What is wrong, naming the offending field.', examples: ['inputs[0].data has 3 numbers; shape [2, 2] needs 4'] }) },
+  { additionalProperties: false, description: "The Open Inference Protocol's error object, with the status the native routes give the same error." },
+);
+
+/** problemResponses for the Open Inference Protocol's routes: the same statuses and details, in its own form. */
+function protocolErrorResponses<const S extends number>(instance: string, responses: Record<S, ErrorResponse>) {
+  return Object.fromEntries(
+    Object.entries<ErrorResponse>(responses).map(([status, { description, examples }]) => {
+      const named = Object.entries(examples).map(([name, example]) => {
+        if (problemKinds[example.kind].status !== Number(status)) throw new Error(`the example ${name} of ${instance} is a ${example.kind}, not a ${status}`);
+        return [name, { summary: example.summary, value: { error: example.detail } }];
+      });
+      return [status, { description, content: { 'application/json': { schema: ProtocolError, examples: Object.fromEntries(named) } } }];
+    }),
+  );
+}
+
+/** The error responses of the route at `instance`, in the form its path answers them. */
+export function errorResponses<const S extends number>(instance: string, responses: Record<S, ErrorResponse>): Record<S, unknown> {
+  return (isProtocolPath(instance) ? protocolErrorResponses(instance, responses) : problemResponses(instance, responses)) as Record<S, unknown>;
+}
+
 /** The path of a request to a route given by its pattern (`/models/:id`), its parameters filled in as the examples fill them. */
 export const examplePath = (pattern: string): string =>
-  pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' ? 'demo' : name === 'kind' ? 'invalid-points' : name === 'version' ? '1' : name));
+  pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' || name === 'name' ? 'demo' : name === 'kind' ? 'invalid-points' : name === 'version' ? '1' : name));
 
 /** The 408 of every route that reads a body. */
 export const bodyTimedOut: ErrorResponse = {
@@ -85,6 +112,12 @@ export const badPath = (path: string): ErrorResponse => ({
   description: 'The path is not valid percent-encoding.',
   examples: { badEncoding: { summary: 'a path that is not valid percent-encoding', kind: 'malformed-request', detail: `the path ${path} is not valid percent-encoding`, instance: path } },
 });
+
+/** The 404 of a route with a model id and a version in its path. */
+export const unknownVersion: ErrorResponse = {
+  description: 'No model has this id, or the model has no such version.',
+  examples: { unknownVersion: { summary: 'a version the model does not have', kind: 'model-not-found', detail: "the model 'demo' has no version 7" } },
+};
 
 /** The 404 of a route with a model id in its path. */
 export const unknownModel: ErrorResponse = {
