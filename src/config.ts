@@ -115,7 +115,7 @@ export const configSchema = Type.Object({
   ),
   PROTECT_READS: Type.Boolean({
     default: false,
-    description: 'With a key set, also guard the compute routes (/evaluate, /gradient, /hessian, /hvp, /trace, /flows, /flows/vector-field) and the GETs of /models. Health and metrics stay open.',
+    description: 'With a key set, also guard the compute routes (/evaluate, /gradient, /hessian, /hvp, /trace, /flows, /flows/vector-field), the GETs of /models, and the model routes of /v2 (metadata, ready, infer). Health and metrics stay open.',
   }),
   RATE_LIMIT_MAX: Type.Integer({
     minimum: 0,

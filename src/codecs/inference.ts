@@ -82,8 +82,8 @@ export function readInferenceRequest(
   let header: unknown;
   try {
     header = JSON.parse(headerText);
-  } catch (error) {
-    throw new MalformedJsonError(`the inference request is not JSON: ${(error as Error).message}`);
+  } catch {
+    throw new MalformedJsonError('the inference request is not JSON (the body, or its first Inference-Header-Content-Length bytes)');
   }
   if (!isObject(header)) throw new BodySchemaError(`the inference request must be a JSON object, not ${describe(header)}`);
   for (const field of Object.keys(header)) {
