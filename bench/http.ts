@@ -9,7 +9,8 @@
  *     JSON.stringify); and the servers' CPU time per request, from bare Fastify up to the service
  *     layer by layer;
  *  2. a 100,000-point /gradient (K = 20, d = 4) with binary and with JSON payloads, against the
- *     kernels' own time for the same batch on one thread, in this process;
+ *     kernels' own time for the same batch on one thread, in this process; and the same points
+ *     through the Open Inference Protocol's /v2/models/…/infer with binary tensor data;
  *  3. the event loop while a 1,000,000-point binary /gradient runs: GET /health/live latencies,
  *     probed from a process of its own;
  *  4. that request with WORKERS=1 and WORKERS=2, in alternating rounds;
@@ -289,9 +290,22 @@ async function largeBatch() {
       const modelId = await createBatchModel(server.url);
       // Bytes, as a client holding its body would send them: encoding an 8 MB string is the client's work.
       const asJson = Buffer.from(JSON.stringify({ modelId, points: Array.from({ length: n }, (_, p) => Array.from(input.subarray(p * 4, p * 4 + 4))) }));
+      // The Open Inference Protocol's binary tensor data extension, where the build has it: the same points and outputs.
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [{ name: 'points', shape: [n, 4], datatype: 'FP64', parameters: { binary_data_size: asBinary.length } }],
+          outputs: [{ name: 'value' }, { name: 'gradient' }],
+          parameters: { binary_data_output: true },
+        }),
+      );
+      const asInference = Buffer.concat([header, asBinary]);
+      const speaksProtocol = (await fetch(`${server.url}/v2`)).ok;
       return {
         binary: () => post(server.url, `/gradient?modelId=${modelId}`, asBinary, binary),
         json: () => post(server.url, '/gradient', asJson, json),
+        inference: speaksProtocol
+          ? () => post(server.url, `/v2/models/${modelId}/infer`, asInference, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) })
+          : undefined,
         jsonBodyMB: asJson.length / 1e6,
       };
     }),
@@ -300,15 +314,18 @@ async function largeBatch() {
   for (const request of requests) {
     await request.binary();
     await request.json();
+    await request.inference?.();
   }
   const kernel: number[] = [];
   const binaryMs = builds.map(() => [] as number[]);
   const jsonMs = builds.map(() => [] as number[]);
+  const inferenceMs = builds.map(() => [] as number[]);
   for (let round = 0; round < 15; round++) {
     kernel.push(kernelMs(n));
     for (const [b, request] of requests.entries()) {
       binaryMs[b].push((await request.binary()).ms);
       jsonMs[b].push((await request.json()).ms);
+      if (request.inference) inferenceMs[b].push((await request.inference()).ms);
     }
   }
   for (const server of servers) await server.stop();
@@ -322,6 +339,10 @@ async function largeBatch() {
     binaryRatio: Number((median(binaryMs[b]) / k).toFixed(2)),
     jsonRatio: Number((median(jsonMs[b]) / k).toFixed(2)),
     jsonBodyMB: Number(requests[b].jsonBodyMB.toFixed(1)),
+    // /v2/models/…/infer with binary tensor data, and its time over the native binary route's, in the same rounds.
+    ...(inferenceMs[b].length > 0
+      ? { inferenceBinaryMs: Number(median(inferenceMs[b]).toFixed(1)), inferenceOverBinary: Number((median(inferenceMs[b]) / median(binaryMs[b])).toFixed(3)) }
+      : {}),
   }));
 }
 

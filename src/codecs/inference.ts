@@ -125,7 +125,7 @@ export function readInferenceRequest(
     if (tail.length !== expected) {
       throw new MalformedPointsError(`the binary tensor data after the JSON header has ${tail.length} bytes; inputs[0].parameters.binary_data_size says ${expected}`);
     }
-    data = datatype === 'FP64' ? float64s(tail, allocate) : widened(tail, allocate(numbers));
+    data = datatype === 'FP64' ? float64s(tail, allocate(numbers)) : widened(tail, allocate(numbers));
   } else {
     if (tail.length > 0) throw new MalformedPointsError(`the body has ${tail.length} bytes after the JSON header, and no input has parameters.binary_data_size`);
     if (input.data === undefined) throw new BodySchemaError('inputs[0] needs data, or parameters.binary_data_size with the bytes after the JSON header');
@@ -157,12 +157,10 @@ export function readInferenceRequest(
   return { ...(id === undefined ? {} : { id }), points, outputs: wanted, binary };
 }
 
-/** Little-endian float64s as an array, copied when they are not aligned. */
-function float64s(bytes: Uint8Array, allocate: (length: number) => Float64Array): Float64Array {
-  if (bytes.byteOffset % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
-  const data = allocate(bytes.length / 8);
-  new Uint8Array(data.buffer, data.byteOffset, bytes.length).set(bytes);
-  return data;
+/** Little-endian float64s, copied into `into` (the body's bytes after the header are seldom aligned). */
+function float64s(bytes: Uint8Array, into: Float64Array): Float64Array {
+  new Uint8Array(into.buffer, into.byteOffset, bytes.length).set(bytes);
+  return into;
 }
 
 /** Little-endian float32s, each widened exactly to a float64. */

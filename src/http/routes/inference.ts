@@ -329,7 +329,8 @@ export const inferenceRoutes: FastifyPluginAsyncTypebox<{ readonly isClosing: ()
   async function infer(request: FastifyRequest, reply: FastifyReply) {
     const { name } = request.params as { name: string };
     const record = await find(name, versionOf(request.params as { version?: string }));
-    const bytes = Buffer.from(await gather(app.bodyOf(request, reply)));
+    const gathered = await gather(app.bodyOf(request, reply));
+    const bytes = Buffer.from(gathered.buffer, gathered.byteOffset, gathered.byteLength);
     const declared = request.headers[HEADER_LENGTH];
     let headerLength = bytes.length;
     if (declared !== undefined) {
@@ -338,7 +339,8 @@ export const inferenceRoutes: FastifyPluginAsyncTypebox<{ readonly isClosing: ()
         throw new HttpProblem('invalid-request', `Inference-Header-Content-Length is ${JSON.stringify(declared)}; it must be a whole number of bytes, at most the body's ${bytes.length}`);
       }
     }
-    const decoded = readInferenceRequest(bytes.toString('utf8', 0, headerLength), bytes.subarray(headerLength), app.config.MAX_POINTS, (length) => new Float64Array(length));
+    // The points go into the request's recycled memory, which the worker threads share.
+    const decoded = readInferenceRequest(bytes.toString('utf8', 0, headerLength), bytes.subarray(headerLength), app.config.MAX_POINTS, (length) => app.work(request, reply).float64(length));
     const { points } = decoded;
     if (points.width !== record.model.inputDim) {
       throw new PointsShapeError('inputs[0].shape', `inputs[0].shape [${points.count}, ${points.width}] has ${points.width} coordinates a point; the model '${name}' takes ${record.model.inputDim} (its inputDim)`);
