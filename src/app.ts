@@ -21,6 +21,7 @@ import { computeRoutes } from './http/routes/compute.js';
 import { flowRoutes } from './http/routes/flows.js';
 import { modelRoutes } from './http/routes/models.js';
 import { inferenceRoutes } from './http/routes/inference.js';
+import { modelsDirPlugin } from './http/plugins/models-dir.js';
 import { operationsRoutes } from './http/routes/operations.js';
 import { problemRoutes } from './http/routes/problems.js';
 import { MODEL_ID_MAX_LENGTH } from './http/schemas/models.js';
@@ -152,6 +153,7 @@ export async function buildApp({ config, registry, logger = false }: AppOptions)
 
   await app.register(problemsPlugin);
   await app.register(registryPlugin, { registry });
+  await app.register(modelsDirPlugin);
   await app.register(metricsPlugin, { countModels: () => app.registry.count(), requestLog });
   await app.register(bodyPlugin, {
     bodyLimit: config.BODY_LIMIT,

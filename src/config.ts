@@ -109,6 +109,13 @@ export const configSchema = Type.Object({
     description:
       'With REGISTRY_URL: most bytes of model parameters a replica keeps decoded in memory (least recently used out first); a model larger than this is read from the database on every request.',
   }),
+  MODELS_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'A folder of model files registered at start-up when the registry has no model of their name: <name>.json (a model document), <name>.npz or <name>.safetensors (options in <name>.options.json or __metadata__). KServe mounts a storage URI at /mnt/models. A file that does not load is logged and skipped.',
+    }),
+  ),
   API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'When set, POST /models, PUT /models/{id} and the DELETEs of /models need Authorization: Bearer <key>.' })),
   API_KEYS: Type.Optional(
     Type.String({ minLength: 1, description: 'Several keys, comma-separated, any of which is accepted (for rotation); combines with API_KEY.' }),

@@ -47,3 +47,6 @@ export function float64Bytes(data: Float64Array): Uint8Array {
   for (let i = 0; i < data.length; i++) view.setFloat64(8 * i, data[i], true);
   return bytes;
 }
+
+/** The most tensors a weight file may hold: a state_dict of 50,000 layers. */
+export const MAX_MODEL_FILE_TENSORS = 100_002;

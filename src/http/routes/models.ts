@@ -6,6 +6,7 @@ import { exactJson, JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
 import { modelDocumentPieces, readJsonModel } from '../../codecs/models.js';
 import { ModelNotFoundError } from '../../errors.js';
 import { buildModel, modelShape, nestedParameters } from '../../registry/documents.js';
+import { MAX_MODEL_FILE_TENSORS } from '../../codecs/tensors/tensor.js';
 import type { ModelListing, ModelRecord } from '../../registry/registry.js';
 import { sendBytes, sendStream, sendText } from '../answers.js';
 import { gather } from '../../codecs/source.js';
@@ -105,8 +106,6 @@ const preconditionFailed: ErrorResponse = {
 };
 const etagHeader = Type.String({ description: "The version's entity tag: send it back in If-None-Match (reads) or If-Match (writes).", examples: ['"Vq0nS3c1mA1qg0xwTQ2c7kTgS8wFZk2R"'] });
 
-/** The most tensors a weight file may hold: a state_dict of 50,000 layers. */
-const MAX_TENSORS = 100_002;
 
 const NPZ_HOW_TO =
   "numpy's .npz, as np.savez or np.savez_compressed writes it, of W (K×d×d), b (K×d or K×d×1), w (d or d×1) and mu, float64 or float32. The other options go in the query: ?h=0.1&activation=tanh. From a shell: python3 -c \"import numpy as np; np.savez('T.npz', W=W, b=b, w=w, mu=mu)\", then curl --data-binary @T.npz -H 'content-type: application/x-npz' 'http://localhost:3000/models/pendulum-T?h=0.1' -X PUT.";
@@ -120,7 +119,7 @@ const STREAMED_WEIGHTS = 64 * 1024;
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = { maxModelWeights: app.config.MAX_MODEL_WEIGHTS };
 
-  const tensorLimits = { maxElements: app.config.MAX_MODEL_WEIGHTS, maxTensors: MAX_TENSORS };
+  const tensorLimits = { maxElements: app.config.MAX_MODEL_WEIGHTS, maxTensors: MAX_MODEL_FILE_TENSORS };
 
   /** The model document of a create: a JSON body, or a weight file with its options in the query. */
   const readCreate = async (request: FastifyRequest, reply: FastifyReply): Promise<ModelDocument> => {

@@ -28,6 +28,24 @@ const RegistryState = Type.Object(
   { additionalProperties: false, description: 'The model registry, as this replica sees it.', examples: [{ store: 'postgres', reachable: false, cachedVersions: 4, cachedBytes: 6208 }] },
 );
 
+const ModelsDir = Type.Object(
+  {
+    dir: Type.String({ description: 'MODELS_DIR.', examples: ['/mnt/models'] }),
+    loaded: Type.Integer({ minimum: 0, description: 'Model files registered at start-up.', examples: [2] }),
+    skipped: Type.Array(
+      Type.Object(
+        {
+          file: Type.String({ description: 'The file.', examples: ['broken.npz'] }),
+          reason: Type.String({ description: 'Why it was not registered.', examples: ['the file has no tensor W (K × d × d)'] }),
+        },
+        { additionalProperties: false, description: 'A file that did not load.' },
+      ),
+      { description: 'The model files that did not load, and why (also logged).', examples: [[{ file: 'broken.npz', reason: 'the file has no tensor W (K × d × d)' }]] },
+    ),
+  },
+  { additionalProperties: false, description: 'What MODELS_DIR held at start-up, when it is set.', examples: [{ dir: '/mnt/models', loaded: 2, skipped: [] }] },
+);
+
 const Ready = Type.Object(
   {
     status: Type.Enum(['ready', 'degraded'], {
@@ -35,6 +53,7 @@ const Ready = Type.Object(
       examples: ['ready'],
     }),
     registry: RegistryState,
+    modelsDir: Type.Optional(ModelsDir),
   },
   { additionalProperties: false, description: 'The service takes requests.' },
 );
@@ -78,7 +97,8 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsOptions> = as
     async () => {
       if (isClosing()) throw new HttpProblem('service-unavailable', 'the service is shutting down');
       const registry = app.registry.status();
-      return { status: registry.reachable ? ('ready' as const) : ('degraded' as const), registry };
+      const modelsDir = app.modelsDir === null ? {} : { modelsDir: { dir: app.modelsDir.dir, loaded: app.modelsDir.loaded.length, skipped: [...app.modelsDir.skipped] } };
+      return { status: registry.reachable ? ('ready' as const) : ('degraded' as const), registry, ...modelsDir };
     },
   );
 
