@@ -42,7 +42,7 @@ describe('the README', () => {
     if (next?.info === 'json output') expect(JSON.parse(stdout)).toEqual(JSON.parse(next.code));
   });
 
-  it('Python snippets run, in order, as one session (http.client kept alive, numpy)', async () => {
+  it('Python snippets run, in order, as one session (the Python client, numpy)', async () => {
     const script = blocks.filter((b) => b.info === 'python').map((b) => local(b.code)).join('\n');
     const { stdout } = await run('python3', ['-c', script], { timeout: 60_000 });
     expect(stdout).toMatch(/\(10000,\) \(10000, 2\)/);
