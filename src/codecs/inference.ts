@@ -8,8 +8,29 @@
  */
 import { LimitExceededError, MalformedPointsError } from '../errors.js';
 import type { PointSet } from '../compute/points.js';
-import { BodySchemaError, MalformedJsonError } from './json/errors.js';
+import { BodySchemaError } from './json/errors.js';
 import { arrayJson } from './json/exact.js';
+import type { NumericArray } from './json/numbers.js';
+
+/**
+ * What the streaming JSON reader needs to know of an inference request: its inputs' data are
+ * nested arrays of numbers (read into memory as they arrive, never as a JSON tree); the rest is
+ * checked here, with messages that name the field.
+ */
+export const INFERENCE_READ_SCHEMA = {
+  type: 'object',
+  properties: {
+    inputs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          data: { anyOf: [{ type: 'array', items: { type: 'number' } }, { type: 'array', items: { type: 'array', items: { type: 'number' } } }] },
+        },
+      },
+    },
+  },
+} as const;
 
 /** The outputs a model gives, in the order a request without `outputs` gets them. */
 export const OUTPUT_NAMES = ['value', 'gradient', 'hessian'] as const;
@@ -69,22 +90,25 @@ function flatten(data: unknown, into: Float64Array, widen: boolean, field: strin
   return count;
 }
 
-/**
- * Reads an inference request: its JSON header, and the binary tensor data after it when there is
- * any. `allocate` gives memory for the points.
- */
-export function readInferenceRequest(
-  headerText: string,
-  tail: Uint8Array,
-  maxPoints: number,
-  allocate: (length: number) => Float64Array,
-): InferenceRequest {
-  let header: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch {
-    throw new MalformedJsonError('the inference request is not JSON (the body, or its first Inference-Header-Content-Length bytes)');
+const isNumericArray = (value: unknown): value is NumericArray => isObject(value) && value.numbers instanceof Float64Array;
+
+/** Tensor data the streaming reader already read: flat, or N rows of d numbers. */
+function readData(data: NumericArray, count: number, width: number, widen: boolean, field: string): Float64Array {
+  const { numbers, rank, depths } = data;
+  if (numbers.length !== count * width) throw new BodySchemaError(`${field} has ${numbers.length} numbers; shape [${count}, ${width}] needs ${count * width}`);
+  if (rank === 2 && (depths[0].first !== count || depths[1].other !== null || depths[1].first !== width)) {
+    throw new BodySchemaError(`${field} nests its numbers in rows that are not ${count} rows of ${width}, as shape [${count}, ${width}] says`);
   }
+  if (widen) for (let i = 0; i < numbers.length; i++) numbers[i] = Math.fround(numbers[i]);
+  return numbers;
+}
+
+/**
+ * An inference request from its JSON header (read with INFERENCE_READ_SCHEMA: the inputs' data
+ * already numbers in memory when the body was large), and the binary tensor data after it when
+ * there is any. `allocate` gives memory for the points.
+ */
+export function readInferenceRequest(header: unknown, tail: Uint8Array, maxPoints: number, allocate: (length: number) => Float64Array): InferenceRequest {
   if (!isObject(header)) throw new BodySchemaError(`the inference request must be a JSON object, not ${describe(header)}`);
   for (const field of Object.keys(header)) {
     if (!['id', 'parameters', 'inputs', 'outputs', 'model_name', 'model_version'].includes(field)) throw new BodySchemaError(`${field} is not a field of an inference request`);
@@ -129,9 +153,12 @@ export function readInferenceRequest(
   } else {
     if (tail.length > 0) throw new MalformedPointsError(`the body has ${tail.length} bytes after the JSON header, and no input has parameters.binary_data_size`);
     if (input.data === undefined) throw new BodySchemaError('inputs[0] needs data, or parameters.binary_data_size with the bytes after the JSON header');
-    data = allocate(numbers);
-    const given = flatten(input.data, data, datatype === 'FP32', 'inputs[0].data');
-    if (given !== numbers) throw new BodySchemaError(`inputs[0].data has ${given} numbers; shape [${count}, ${width}] needs ${numbers}`);
+    if (isNumericArray(input.data)) data = readData(input.data, count, width, datatype === 'FP32', 'inputs[0].data');
+    else {
+      data = allocate(numbers);
+      const given = flatten(input.data, data, datatype === 'FP32', 'inputs[0].data');
+      if (given !== numbers) throw new BodySchemaError(`inputs[0].data has ${given} numbers; shape [${count}, ${width}] needs ${numbers}`);
+    }
   }
 
   const wanted: OutputName[] = [];

@@ -156,6 +156,31 @@ describe('inference', () => {
   });
 });
 
+describe('large JSON requests', () => {
+  it('are read as they arrive, the numbers straight into memory: the event loop keeps turning', async () => {
+    const count = 1_000_000;
+    const body = JSON.stringify({ inputs: [pointsInput(Array.from({ length: count }, (_, i) => [Math.sin(i), Math.cos(i)]), 'FP64', false)], outputs: [{ name: 'value' }] });
+    let running = true;
+    const gaps: number[] = [];
+    const probe = (async () => {
+      while (running) {
+        const start = performance.now();
+        await fetch(`${base}/v2/health/live`).then((r) => r.arrayBuffer());
+        gaps.push(performance.now() - start);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const answer = await fetch(`${base}/v2/models/demo/infer`, { method: 'POST', headers: json, body });
+    running = false;
+    await probe;
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { outputs: { shape: number[] }[] }).outputs[0].shape).toEqual([count]);
+    // JSON.parse of these 40 MB alone held the event loop for about 900 ms on this machine.
+    expect(Math.max(...gaps)).toBeLessThan(400);
+    expect(gaps.length).toBeGreaterThan(5);
+  }, 60_000);
+});
+
 describe('the binary tensor data extension', () => {
   it('reads inputs after the JSON header and writes the outputs asked for as bytes, byte for byte', async () => {
     const expected = await native(points);
@@ -192,12 +217,13 @@ describe('the binary tensor data extension', () => {
 
 describe('errors', () => {
   const shortHeader = Buffer.from(JSON.stringify({ inputs: [{ name: 'points', shape: [1, 2], datatype: 'FP64', parameters: { binary_data_size: 16 } }] }));
-  const cases: [string, RequestInit & { path?: string }, number, string][] = [
-    ['a body that is not JSON', { body: '{"inputs": [' }, 400, 'the inference request is not JSON (the body, or its first Inference-Header-Content-Length bytes)'],
+  const cases: [string, RequestInit & { path?: string }, number, string | RegExp][] = [
+    // The native routes' reader and its words (the JSON engine's own in the part after the colon).
+    ['a body that is not JSON', { body: '{"inputs": [' }, 400, /^the body is not valid JSON: /],
     ['an unknown field', { body: JSON.stringify({ inputs: [pointsInput(points)], extra: 1 }) }, 400, 'extra is not a field of an inference request'],
     ['two inputs', { body: JSON.stringify({ inputs: [pointsInput(points), pointsInput(points)] }) }, 400, 'inputs must be an array of one tensor, points; it has 2'],
     ['an INT32 input', { body: JSON.stringify({ inputs: [pointsInput(points, 'INT32')] }) }, 400, 'inputs[0].datatype must be FP64 or FP32, not "INT32"'],
-    ['a string among the numbers', { body: JSON.stringify({ inputs: [{ ...pointsInput(points), data: [1, 'x', 3, 4, 5, 6] }] }) }, 400, 'inputs[0].data[1] must be a finite number, not "x"'],
+    ['a string among the numbers', { body: JSON.stringify({ inputs: [{ ...pointsInput(points), data: [1, 'x', 3, 4, 5, 6] }] }) }, 400, 'inputs[0].data[1] must be a finite number'],
     ['an unknown output', { body: JSON.stringify({ inputs: [pointsInput(points)], outputs: [{ name: 'jacobian' }] }) }, 400, 'outputs[0].name must be one of value, gradient, hessian, not "jacobian"'],
     ['an unknown model', { path: '/v2/models/nothing/infer', body: JSON.stringify({ inputs: [pointsInput(points)] }) }, 404, "no model with id 'nothing'"],
     ['more points than MAX_POINTS', { body: JSON.stringify({ inputs: [{ name: 'points', shape: [1_000_001, 2], datatype: 'FP64', data: [] }] }) }, 413, 'inputs[0].shape [1000001, 2] has 1000001 points, more than the limit of 1000000 (MAX_POINTS)'],
@@ -214,7 +240,8 @@ describe('errors', () => {
 
   it.each(cases)('%s: the protocol\'s {error} with the native status', async (_, { path = '/v2/models/demo/infer', headers = json, body }, status, error) => {
     const answer = await v2(path, 'inferenceResponse', { method: 'POST', headers, body });
-    expect([answer.status, answer.body]).toEqual([status, { error }]);
+    expect(answer.status).toBe(status);
+    expect(answer.body).toEqual({ error: typeof error === 'string' ? error : expect.stringMatching(error) });
   });
 
   it('stays on its own routes: /v2 paths answer {error}, every other path problem+json', async () => {

@@ -10,10 +10,11 @@ import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { evaluate, gradientOperation, hessianOperation, type Operation } from '../../compute/operations.js';
-import { gather } from '../../codecs/source.js';
-import { EXTENSIONS, INPUT_NAME, OUTPUT_NAMES, readInferenceRequest, writeInferenceResponse, type OutputName } from '../../codecs/inference.js';
+import { bytesSource, gather } from '../../codecs/source.js';
+import { readDocument } from '../../codecs/json/document.js';
+import { EXTENSIONS, INFERENCE_READ_SCHEMA, INPUT_NAME, OUTPUT_NAMES, readInferenceRequest, writeInferenceResponse, type OutputName } from '../../codecs/inference.js';
 import { JSON_MEDIA_TYPE } from '../../codecs/json/exact.js';
-import { ModelNotFoundError, PointsShapeError } from '../../errors.js';
+import { LimitExceededError, ModelNotFoundError, PointsShapeError } from '../../errors.js';
 import type { ModelRecord } from '../../registry/registry.js';
 import { ENVELOPE_BYTES, JSON_BYTES_PER_NUMBER } from '../limits.js';
 import { HttpProblem } from '../problems.js';
@@ -329,18 +330,27 @@ export const inferenceRoutes: FastifyPluginAsyncTypebox<{ readonly isClosing: ()
   async function infer(request: FastifyRequest, reply: FastifyReply) {
     const { name } = request.params as { name: string };
     const record = await find(name, versionOf(request.params as { version?: string }));
-    const gathered = await gather(app.bodyOf(request, reply));
-    const bytes = Buffer.from(gathered.buffer, gathered.byteOffset, gathered.byteLength);
+    const widest = app.config.MAX_POINTS * app.registry.widestInput();
+    const tooMany = (field: string) => () => new LimitExceededError(field, `${field} holds more than ${widest} numbers, more than MAX_POINTS (${app.config.MAX_POINTS}) points of the widest model's inputDim`);
+    // The points go into the request's recycled memory, which the worker threads share.
+    const allocate = (length: number) => app.work(request, reply).float64(length);
+    const options = { allocate, limits: (field: string) => ({ maxOuter: widest, maxNumbers: widest, tooManyOuter: tooMany(field), tooManyNumbers: tooMany(field) }) };
     const declared = request.headers[HEADER_LENGTH];
-    let headerLength = bytes.length;
-    if (declared !== undefined) {
-      headerLength = Number(declared);
+    let header: unknown;
+    let tail: Uint8Array = new Uint8Array(0);
+    if (declared === undefined) {
+      // JSON alone: read as it arrives, its numbers straight into memory (never a JSON tree of them).
+      header = await readDocument(app.bodyOf(request, reply), INFERENCE_READ_SCHEMA, options);
+    } else {
+      const bytes = await gather(app.bodyOf(request, reply));
+      const headerLength = Number(declared);
       if (!/^[0-9]+$/.test(String(declared)) || headerLength > bytes.length) {
         throw new HttpProblem('invalid-request', `Inference-Header-Content-Length is ${JSON.stringify(declared)}; it must be a whole number of bytes, at most the body's ${bytes.length}`);
       }
+      header = await readDocument(bytesSource(bytes.subarray(0, headerLength)), INFERENCE_READ_SCHEMA, options);
+      tail = bytes.subarray(headerLength);
     }
-    // The points go into the request's recycled memory, which the worker threads share.
-    const decoded = readInferenceRequest(bytes.toString('utf8', 0, headerLength), bytes.subarray(headerLength), app.config.MAX_POINTS, (length) => app.work(request, reply).float64(length));
+    const decoded = readInferenceRequest(header, tail, app.config.MAX_POINTS, allocate);
     const { points } = decoded;
     if (points.width !== record.model.inputDim) {
       throw new PointsShapeError('inputs[0].shape', `inputs[0].shape [${points.count}, ${points.width}] has ${points.width} coordinates a point; the model '${name}' takes ${record.model.inputDim} (its inputDim)`);
