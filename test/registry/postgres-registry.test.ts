@@ -78,6 +78,16 @@ describe.skipIf(!havePostgres)('the PostgreSQL registry', () => {
     expect(await b.get('shared')).toBeUndefined();
   });
 
+  it('holds MAX_MODELS across replicas creating at once', async () => {
+    const url = await cluster.createDatabase();
+    const open = () => createPostgresRegistry({ url, capacity: 3, cacheBytes: 1 << 20, log: { info() {}, warn() {} } }).then((r) => (opened.push(r), r));
+    const [a, b] = [await open(), await open()];
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).add({ model: seeded(i) })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.name)).toEqual(Array(7).fill('RegistryFullError'));
+    expect(await sql(url, 'SELECT count(*)::int AS models FROM resnet_models')).toEqual([{ models: 3 }]);
+  });
+
   it('keeps at most MODEL_CACHE_BYTES decoded, and reads a larger model from the database each time', async () => {
     const url = await cluster.createDatabase();
     const bytes = modelBytes(seeded(1));
