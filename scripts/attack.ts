@@ -308,6 +308,22 @@ async function bodyAttacks(service: Service, prober: ReturnType<typeof startProb
     const answer = await rawExchange(service, request('POST', '/gradient', { ...keyed, 'content-type': 'application/json', 'content-length': body.length }), (s) => pour(s, body));
     return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 400 && answer.ms < 1000 };
   });
+
+  // The Open Inference Protocol's route reads JSON with the same reader and limits.
+  const inference = Buffer.from(`{"inputs":[{"name":"points","shape":[1,2],"datatype":"FP64","data":[${'[0,0],'.repeat(Math.floor((60 * MiB) / 6))}[0,0]]}]}`);
+  await attack('bodies', 'a 60 MiB JSON inference request of [0,0] points (POST /v2/models/demo/infer)', '413 {"error"} (MAX_POINTS)', prober, async () => {
+    const answer = await rawExchange(service, request('POST', '/v2/models/demo/infer', { ...keyed, 'content-type': 'application/json', 'content-length': inference.length }), (s) => pour(s, inference));
+    return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 413 };
+  });
+  await attack('bodies', 'Inference-Header-Content-Length past the body (POST /v2/models/demo/infer)', '400 {"error"}', prober, async () => {
+    const body = Buffer.from('{"inputs":[]}');
+    const answer = await rawExchange(
+      service,
+      request('POST', '/v2/models/demo/infer', { ...keyed, 'content-type': 'application/octet-stream', 'content-length': body.length, 'inference-header-content-length': '4294967296' }),
+      (s) => pour(s, body),
+    );
+    return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 400 };
+  });
 }
 
 async function timeAttacks(service: Service, prober: ReturnType<typeof startProber>) {
