@@ -335,7 +335,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
           listening = false;
           if (closed) return;
           log.warn({ registry: 'postgres', url: where }, 'registry: lost the connection that hears other replicas; serving cached models and reconnecting');
-          void listen();
+          listen().catch((error: unknown) => log.warn({ registry: 'postgres', err: describeError(error) }, 'registry: reconnecting the connection that hears other replicas failed'));
         });
         listener = client;
         listening = true;
@@ -343,6 +343,8 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
         return;
       } catch (error) {
         await client.end().catch(() => {});
+        // Closed meanwhile: the pool is gone, and nobody waits for this connection any more.
+        if (closed) return;
         if (!isUnreachable(error) && !(error instanceof RegistryUnavailableError)) throw error;
         if (Date.now() + delay > deadline) throw new ConfigError(`REGISTRY_URL: cannot reach the database at ${where} (${describeError(error)})`);
         await sleep(delay);
