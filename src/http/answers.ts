@@ -5,8 +5,8 @@
  * pieces go out piece by piece, never joined.
  *
  * A large answer (WATCHED_BYTES or more) is watched while it goes out: if its client reads none of
- * it for ANSWER_STALL_TIMEOUT_MS (one second during shutdown), the connection is closed, and the
- * answer's memory goes back.
+ * what waits for it for ANSWER_STALL_TIMEOUT_MS (one second during shutdown), the connection is
+ * closed, and the answer's memory goes back.
  */
 import accepts from '@fastify/accepts';
 import compress from '@fastify/compress';
@@ -59,7 +59,10 @@ class AnswerWatchdog {
       const socket = response.socket;
       if (socket === null) continue;
       const flushed = socket.bytesWritten - socket.writableLength;
-      if (flushed !== state.flushed) {
+      // A client stalls only while something waits for it: an answer still being produced (a
+      // stream of a long flow's saves) sends nothing for a while without anyone being slow.
+      const waiting = socket.writableLength + response.writableLength;
+      if (flushed !== state.flushed || waiting === 0) {
         state.flushed = flushed;
         state.since = now;
       } else if (now - state.since > this.stallMs) {

@@ -239,6 +239,24 @@ describe('the answer', () => {
     expect(arrivals[6].at - arrivals[0].at).toBeLessThan(0.8 * total);
   }, 60_000);
 
+  it('as NDJSON is not cut off while the run produces nothing to send: only a client that leaves bytes unread stalls', async () => {
+    const slow = await startApp({ ANSWER_STALL_TIMEOUT_MS: '100' });
+    try {
+      await slow.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = slow.app.server.address() as { port: number };
+      // Saves about half a second apart, each gap five times the stall timeout.
+      const response = await fetch(`http://127.0.0.1:${port}/flows`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' },
+        body: JSON.stringify({ hamiltonian: separable, method: 'stormer-verlet', h: 0.001, steps: 450_000, every: 150_000, initial: [[1, 0]] }),
+      });
+      const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { type: string });
+      expect(lines.map((line) => line.type)).toEqual(['start', 'save', 'save', 'save', 'save', 'end']);
+    } finally {
+      await slow.app.close();
+    }
+  }, 60_000);
+
   it('says where a trajectory ended and why, and keeps the others going', async () => {
     // T(p) = p and V(q) = 1e300·q: V overflows once q passes about 1.8e8, which q = 1.75e8 does
     // after its first step of q′ = q + h with h = 1e7, and q = 0 does not in three.
