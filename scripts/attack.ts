@@ -313,7 +313,7 @@ async function bodyAttacks(service: Service, prober: ReturnType<typeof startProb
   const inference = Buffer.from(`{"inputs":[{"name":"points","shape":[1,2],"datatype":"FP64","data":[${'[0,0],'.repeat(Math.floor((60 * MiB) / 6))}[0,0]]}]}`);
   await attack('bodies', 'a 60 MiB JSON inference request of [0,0] points (POST /v2/models/demo/infer)', '413 {"error"} (MAX_POINTS)', prober, async () => {
     const answer = await rawExchange(service, request('POST', '/v2/models/demo/infer', { ...keyed, 'content-type': 'application/json', 'content-length': inference.length }), (s) => pour(s, inference));
-    return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 413 };
+    return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 413 && protocolError(answer) };
   });
   await attack('bodies', 'Inference-Header-Content-Length past the body (POST /v2/models/demo/infer)', '400 {"error"}', prober, async () => {
     const body = Buffer.from('{"inputs":[]}');
@@ -322,8 +322,18 @@ async function bodyAttacks(service: Service, prober: ReturnType<typeof startProb
       request('POST', '/v2/models/demo/infer', { ...keyed, 'content-type': 'application/octet-stream', 'content-length': body.length, 'inference-header-content-length': '4294967296' }),
       (s) => pour(s, body),
     );
-    return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 400 };
+    return { answer: `${answer.status} in ${answer.ms.toFixed(0)} ms`, ok: answer.status === 400 && protocolError(answer) };
   });
+}
+
+/** Whether an answer is the Open Inference Protocol's error object, and only that. */
+function protocolError(answer: RawAnswer): boolean {
+  try {
+    const body = JSON.parse(answer.text) as Record<string, unknown>;
+    return typeof body.error === 'string' && Object.keys(body).length === 1;
+  } catch {
+    return false;
+  }
 }
 
 async function timeAttacks(service: Service, prober: ReturnType<typeof startProber>) {

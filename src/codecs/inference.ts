@@ -11,6 +11,8 @@ import type { PointSet } from '../compute/points.js';
 import { BodySchemaError } from './json/errors.js';
 import { arrayJson } from './json/exact.js';
 import type { NumericArray } from './json/numbers.js';
+import { numericArrayOf } from './json/document.js';
+import { widen } from './tensors/tensor.js';
 
 /**
  * What the streaming JSON reader needs to know of an inference request: its inputs' data are
@@ -67,27 +69,6 @@ function booleanParameter(parameters: Record<string, unknown>, name: string, fie
   const value = parameters[name];
   if (value === undefined || typeof value === 'boolean') return value;
   throw new BodySchemaError(`${field}.${name} must be a boolean`);
-}
-
-/** Flattens tensor data given flat or nested, row-major, into `into`; returns how many numbers it held. */
-function flatten(data: unknown, into: Float64Array, widen: boolean, field: string): number {
-  let count = 0;
-  const visit = (value: unknown, path: string, depth: number): void => {
-    if (Array.isArray(value)) {
-      if (depth > 2) throw new BodySchemaError(`${path} nests deeper than the tensor's 2 dimensions`);
-      for (let i = 0; i < value.length; i++) visit(value[i], `${path}[${i}]`, depth + 1);
-      return;
-    }
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new MalformedPointsError(`${path} must be a finite number, not ${describe(value)}`);
-    if (count >= into.length) {
-      count++;
-      return;
-    }
-    into[count++] = widen ? Math.fround(value) : value;
-  };
-  if (!Array.isArray(data)) throw new BodySchemaError(`${field} must be an array of numbers, flat or nested`);
-  visit(data, field, 0);
-  return count;
 }
 
 const isNumericArray = (value: unknown): value is NumericArray => isObject(value) && value.numbers instanceof Float64Array;
@@ -149,16 +130,13 @@ export function readInferenceRequest(header: unknown, tail: Uint8Array, maxPoint
     if (tail.length !== expected) {
       throw new MalformedPointsError(`the binary tensor data after the JSON header has ${tail.length} bytes; inputs[0].parameters.binary_data_size says ${expected}`);
     }
-    data = datatype === 'FP64' ? float64s(tail, allocate(numbers)) : widened(tail, allocate(numbers));
+    data = datatype === 'FP64' ? float64s(tail, allocate(numbers)) : widen(tail, 4, numbers);
   } else {
     if (tail.length > 0) throw new MalformedPointsError(`the body has ${tail.length} bytes after the JSON header, and no input has parameters.binary_data_size`);
     if (input.data === undefined) throw new BodySchemaError('inputs[0] needs data, or parameters.binary_data_size with the bytes after the JSON header');
-    if (isNumericArray(input.data)) data = readData(input.data, count, width, datatype === 'FP32', 'inputs[0].data');
-    else {
-      data = allocate(numbers);
-      const given = flatten(input.data, data, datatype === 'FP32', 'inputs[0].data');
-      if (given !== numbers) throw new BodySchemaError(`inputs[0].data has ${given} numbers; shape [${count}, ${width}] needs ${numbers}`);
-    }
+    // Read with INFERENCE_READ_SCHEMA: numbers already in memory (a large body), or checked arrays of numbers (a small one).
+    const array = isNumericArray(input.data) ? input.data : numericArrayOf(input.data, allocate);
+    data = readData(array, count, width, datatype === 'FP32', 'inputs[0].data');
   }
 
   const wanted: OutputName[] = [];
@@ -190,12 +168,6 @@ function float64s(bytes: Uint8Array, into: Float64Array): Float64Array {
   return into;
 }
 
-/** Little-endian float32s, each widened exactly to a float64. */
-function widened(bytes: Uint8Array, into: Float64Array): Float64Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  for (let i = 0; i < into.length; i++) into[i] = view.getFloat32(4 * i, true);
-  return into;
-}
 
 export interface InferenceAnswer {
   readonly modelName: string;

@@ -81,6 +81,14 @@ const MIGRATIONS: readonly string[] = [
    );`,
 ];
 
+/** A model's latest version and its tag. */
+const LATEST_SQL = 'SELECT version, etag FROM resnet_model_versions WHERE id = $1 ORDER BY version DESC LIMIT 1';
+/** Models held, bytes of parameters held, and the widest input, as the limits count them. */
+const TOTALS_SQL = `SELECT (SELECT count(*) FROM resnet_models)::int AS models,
+                           coalesce(sum(bytes), 0)::float8 AS bytes,
+                           coalesce(max(input_dim), 0)::int AS widest
+                      FROM resnet_model_versions`;
+
 /** What a notice says: a new version, a model gone, or one version gone (and the latest left). */
 type Notice =
   | { readonly op: 'put'; readonly id: string; readonly version: number }
@@ -199,7 +207,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
 
   function unavailable(error: unknown, write = false): RegistryUnavailableError {
     poolReachable = false;
-    return new RegistryUnavailableError(`the model registry's database cannot be reached (${describeError(error)})${write ? '; nothing was changed' : ''}; retry shortly`);
+    return new RegistryUnavailableError(`the model registry's database cannot be reached (${describeError(error)})${write ? '; nothing was changed' : ''}; retry shortly`, { cause: error });
   }
 
   /** Runs a read on the pool; a lost database becomes RegistryUnavailableError. */
@@ -213,8 +221,8 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
     }
   }
 
-  /** Runs `work` in one transaction that holds the write lock. */
-  async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** Runs `work` in one transaction that holds `lock` (the write lock, or the schema's). */
+  async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>, lock = WRITE_LOCK): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -224,7 +232,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
     let failure: unknown;
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
+      await client.query('SELECT pg_advisory_xact_lock($1)', [lock]);
       const result = await work(client);
       await client.query('COMMIT');
       poolReachable = true;
@@ -241,12 +249,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
 
   async function readTotals(): Promise<void> {
     const epoch = totalsEpoch;
-    const [row] = await query<{ models: number; bytes: number; widest: number }>(
-      `SELECT (SELECT count(*) FROM resnet_models)::int AS models,
-              coalesce(sum(bytes), 0)::float8 AS bytes,
-              coalesce(max(input_dim), 0)::int AS widest
-         FROM resnet_model_versions`,
-    );
+    const [row] = await query<Totals>(TOTALS_SQL);
     if (epoch === totalsEpoch) totals = row;
   }
 
@@ -346,14 +349,14 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
         // Closed meanwhile: the pool is gone, and nobody waits for this connection any more.
         if (closed) return;
         if (!isUnreachable(error) && !(error instanceof RegistryUnavailableError)) throw error;
-        if (Date.now() + delay > deadline) throw new ConfigError(`REGISTRY_URL: cannot reach the database at ${where} (${describeError(error)})`);
+        if (Date.now() + delay > deadline) throw new ConfigError(`REGISTRY_URL: cannot reach the database at ${where} (${describeError(error instanceof RegistryUnavailableError ? error.cause : error)})`);
         await sleep(delay);
       }
     }
   }
 
   async function migrate(): Promise<void> {
-    await transactionWithLock(SCHEMA_LOCK, async (client) => {
+    await transaction(async (client) => {
       await client.query('CREATE TABLE IF NOT EXISTS resnet_schema (version integer NOT NULL)');
       const { rows } = await client.query<{ version: number }>('SELECT version FROM resnet_schema');
       if (rows.length === 0) await client.query('INSERT INTO resnet_schema (version) VALUES (0)');
@@ -364,22 +367,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
       for (const step of MIGRATIONS.slice(at)) await client.query(step);
       await client.query('UPDATE resnet_schema SET version = $1', [MIGRATIONS.length]);
       if (at < MIGRATIONS.length) log.info({ registry: 'postgres', from: at, to: MIGRATIONS.length }, 'registry: database schema migrated');
-    });
-  }
-
-  async function transactionWithLock(lock: number, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [lock]);
-      await work(client);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    }, SCHEMA_LOCK);
   }
 
   // Start-up: the schema, then the listening connection; several replicas may do this at once.
@@ -389,15 +377,15 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
       await migrate();
       break;
     } catch (error) {
-      if (!isUnreachable(error)) {
+      if (!(error instanceof RegistryUnavailableError)) {
         await pool.end();
         throw error;
       }
       if (Date.now() + delay > deadline) {
         await pool.end();
-        throw new ConfigError(`REGISTRY_URL: cannot reach the database at ${where} (${describeError(error)})`);
+        throw new ConfigError(`REGISTRY_URL: cannot reach the database at ${where} (${describeError(error.cause)})`);
       }
-      log.warn({ registry: 'postgres', url: where, err: describeError(error) }, 'registry: waiting for the database');
+      log.warn({ registry: 'postgres', url: where, err: describeError(error.cause) }, 'registry: waiting for the database');
       await sleep(delay);
     }
   }
@@ -412,7 +400,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
   async function locate(id: string, version?: number): Promise<{ version: number; etag: string } | undefined> {
     const rows =
       version === undefined
-        ? await query<{ version: number; etag: string }>('SELECT version, etag FROM resnet_model_versions WHERE id = $1 ORDER BY version DESC LIMIT 1', [id])
+        ? await query<{ version: number; etag: string }>(LATEST_SQL, [id])
         : await query<{ version: number; etag: string }>('SELECT version, etag FROM resnet_model_versions WHERE id = $1 AND version = $2', [id, version]);
     return rows[0];
   }
@@ -456,7 +444,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
     const result = await transaction(async (client) => {
       const {
         rows: [current],
-      } = await client.query<{ version: number; etag: string }>('SELECT version, etag FROM resnet_model_versions WHERE id = $1 ORDER BY version DESC LIMIT 1', [id]);
+      } = await client.query<{ version: number; etag: string }>(LATEST_SQL, [id]);
       checkPreconditions(preconditions, current, id);
       const {
         rows: [held],
@@ -497,15 +485,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
 
   /** The totals after a delete, read inside its transaction. */
   async function totalsIn(client: pg.PoolClient): Promise<Totals> {
-    const {
-      rows: [row],
-    } = await client.query<Totals>(
-      `SELECT (SELECT count(*) FROM resnet_models)::int AS models,
-              coalesce(sum(bytes), 0)::float8 AS bytes,
-              coalesce(max(input_dim), 0)::int AS widest
-         FROM resnet_model_versions`,
-    );
-    return row;
+    return (await client.query<Totals>(TOTALS_SQL)).rows[0];
   }
 
   return {
@@ -534,7 +514,7 @@ export async function createPostgresRegistry(options: PostgresRegistryOptions): 
       const after = await transaction(async (client) => {
         const {
           rows: [current],
-        } = await client.query<{ version: number; etag: string }>('SELECT version, etag FROM resnet_model_versions WHERE id = $1 ORDER BY version DESC LIMIT 1', [id]);
+        } = await client.query<{ version: number; etag: string }>(LATEST_SQL, [id]);
         checkPreconditions(preconditions, current, id);
         if (current === undefined) return undefined;
         await client.query('DELETE FROM resnet_models WHERE id = $1', [id]);
