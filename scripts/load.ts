@@ -31,8 +31,8 @@ const { values: options } = parseArgs({
     'rss-bound': { type: 'string', default: '64' },
     json: { type: 'boolean', default: false },
     registry: { type: 'string', default: 'memory' },
-    'compare-seconds': { type: 'string', default: '3' },
-    'compare-rounds': { type: 'string', default: '7' },
+    'compare-seconds': { type: 'string', default: '2' },
+    'compare-rounds': { type: 'string', default: '15' },
   },
 });
 if (options.registry !== 'memory' && options.registry !== 'postgres') throw new Error(`--registry is memory or postgres, not ${options.registry}`);
@@ -178,8 +178,9 @@ async function compareRegistries(): Promise<string[]> {
   ];
   const both = (duration: number) =>
     Promise.all([memory, service].map((target) => autocannon({ url: target.url, connections: Math.max(1, connections / 2), duration, requests: onePoint })));
-  // Both warm (compiled, caches filled) before anything counts.
-  await both(2);
+  // Both warm (compiled, caches filled) before anything counts: throughput still climbs for a
+  // few seconds after start-up.
+  await both(6);
   const throughput = { memory: [] as number[], postgres: [] as number[] };
   const ratios: number[] = [];
   let failed = 0;
