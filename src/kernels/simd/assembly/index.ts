@@ -54,9 +54,9 @@ const SIGN: v128 = i64x2(-0x8000000000000000, -0x8000000000000000);
  * e^y for y in [−1075, 1024], as 2^m·2^(j/64)·e^r with y = (64m + j)·ln2/64 + r, |r| ≤ ln2/128:
  * the table entry by lane, e^r − 1 by its Taylor polynomial of degree 5 (remainder below 4e-17).
  * 2^m is applied in two exact halves, so that it overflows to Infinity or underflows to 0 only
- * when the result does.
+ * when the result does; with `small` (y known to be in [0, 64)), in one.
  */
-@inline function expTable(y: v128): v128 {
+@inline function expTable(y: v128, small: bool): v128 {
   const kf = f64x2.add(f64x2.mul(y, sp(INV_LN2_64)), sp(ROUND));
   const k = f64x2.sub(kf, sp(ROUND));
   const r = f64x2.sub(f64x2.sub(y, f64x2.mul(k, sp(LN2_64_HI))), f64x2.mul(k, sp(LN2_64_LO)));
@@ -67,13 +67,19 @@ const SIGN: v128 = i64x2(-0x8000000000000000, -0x8000000000000000);
     v128.load64_zero(POW2_64 + (<usize>i64x2.extract_lane(j, 0) << 3)),
     1,
   );
+  const r2 = f64x2.mul(r, r);
+  const q = f64x2.add(r, f64x2.mul(r2, f64x2.add(f64x2.add(sp(C2), f64x2.mul(sp(C3), r)), f64x2.mul(r2, f64x2.add(sp(C4), f64x2.mul(sp(C5), r))))));
+  const mantissa = f64x2.add(t, f64x2.mul(t, q));
+  if (small) {
+    // y in [0, 64): m = bits >> 6 is in [0, 92], so one scale 2^m, made with the logical shift
+    // (one instruction where the arithmetic one is several), gives the two halves' very bits.
+    return f64x2.mul(mantissa, i64x2.shl(i64x2.add(i64x2.shr_u(bits, 6), i64x2.splat(1023)), 52));
+  }
   const m = i64x2.shr_s(bits, 6);
   const m1 = i64x2.shr_s(m, 1);
   const scale1 = i64x2.shl(i64x2.add(m1, i64x2.splat(1023)), 52);
   const scale2 = i64x2.shl(i64x2.add(i64x2.sub(m, m1), i64x2.splat(1023)), 52);
-  const r2 = f64x2.mul(r, r);
-  const q = f64x2.add(r, f64x2.mul(r2, f64x2.add(f64x2.add(sp(C2), f64x2.mul(sp(C3), r)), f64x2.mul(r2, f64x2.add(sp(C4), f64x2.mul(sp(C5), r))))));
-  return f64x2.mul(f64x2.mul(f64x2.add(t, f64x2.mul(t, q)), scale1), scale2);
+  return f64x2.mul(f64x2.mul(mantissa, scale1), scale2);
 }
 
 /**
@@ -98,14 +104,14 @@ const SIGN: v128 = i64x2(-0x8000000000000000, -0x8000000000000000);
   const small = v128.or(f64x2.add(x, f64x2.mul(f64x2.mul(x, u), p)), v128.and(x, SIGN));
   const a = f64x2.abs(x);
   const clamped = f64x2.pmin(a, sp(LARGE));
-  const ey = expTable(f64x2.add(clamped, clamped));
+  const ey = expTable(f64x2.add(clamped, clamped), true);
   const large = v128.or(f64x2.sub(sp(1.0), f64x2.div(sp(2.0), f64x2.add(ey, sp(1.0)))), v128.and(x, SIGN));
   return v128.bitselect(small, large, f64x2.lt(a, sp(SMALL)));
 }
 
 /** e^v over the whole range: Infinity above ~709.78, 0 below ~−745, NaN for NaN. */
 @inline function exp2v(v: v128): v128 {
-  const result = expTable(f64x2.pmax(f64x2.pmin(v, sp(EXP_MAX)), sp(EXP_MIN)));
+  const result = expTable(f64x2.pmax(f64x2.pmin(v, sp(EXP_MAX)), sp(EXP_MIN)), false);
   return v128.bitselect(v, result, f64x2.ne(v, v));
 }
 
@@ -124,16 +130,29 @@ const SIGN: v128 = i64x2(-0x8000000000000000, -0x8000000000000000);
   return v128.and(f64x2.gt(pre, sp(0.0)), sp(1.0));
 }
 
+/** σ″(pre), given y = σ(pre), as ../activations.ts has it. */
+@inline function sigmaCurvature(kind: i32, y: v128): v128 {
+  if (kind == 0) return f64x2.mul(f64x2.mul(sp(-2.0), y), f64x2.sub(sp(1.0), f64x2.mul(y, y)));
+  if (kind == 1) return f64x2.mul(f64x2.mul(y, f64x2.sub(sp(1.0), y)), f64x2.sub(sp(1.0), f64x2.mul(sp(2.0), y)));
+  return sp(0.0);
+}
+
 // ---- one layer, forward: Z2 = Z + h·σ(W Z + b), S = h·σ′(W Z + b) ----------------------------
 
-@inline function finish(kind: i32, acc: v128, bias: v128, zIn: usize, zOut: usize, s: usize, h: v128, withSlopes: bool): void {
+/** What a forward layer keeps besides Z2: nothing, S, or S and, `curvature` bytes after it, C = h·σ″(W Z + b). */
+const VALUES = 0;
+const SLOPES = 1;
+const CURVATURES = 2;
+
+@inline function finish(kind: i32, acc: v128, bias: v128, zIn: usize, zOut: usize, s: usize, h: v128, mode: i32, curvature: usize): void {
   const pre = f64x2.add(acc, bias);
   const y = sigma(kind, pre);
-  if (withSlopes) v128.store(s, f64x2.mul(h, sigmaSlope(kind, pre, y)));
+  if (mode >= SLOPES) v128.store(s, f64x2.mul(h, sigmaSlope(kind, pre, y)));
+  if (mode == CURVATURES) v128.store(s + curvature, f64x2.mul(h, sigmaCurvature(kind, y)));
   v128.store(zOut, f64x2.add(v128.load(zIn), f64x2.mul(h, y)));
 }
 
-@inline function layerForwardBody(kind: i32, d: i32, B: i32, W: usize, b: usize, Z: usize, Z2: usize, S: usize, hs: f64, withSlopes: bool): void {
+@inline function layerForwardBody(kind: i32, d: i32, B: i32, W: usize, b: usize, Z: usize, Z2: usize, S: usize, hs: f64, mode: i32, curvature: usize): void {
   const h = sp(hs);
   const row = <usize>B << 3;
   let i = 0;
@@ -169,14 +188,14 @@ const SIGN: v128 = i64x2(-0x8000000000000000, -0x8000000000000000);
       const b1 = v128.load64_splat(b + (<usize>i << 3), 8);
       const b2 = v128.load64_splat(b + (<usize>i << 3), 16);
       const b3 = v128.load64_splat(b + (<usize>i << 3), 24);
-      finish(kind, a00, b0, Z + at, Z2 + at, S + at, h, withSlopes);
-      finish(kind, a01, b0, Z + at + 16, Z2 + at + 16, S + at + 16, h, withSlopes);
-      finish(kind, a10, b1, Z + at + row, Z2 + at + row, S + at + row, h, withSlopes);
-      finish(kind, a11, b1, Z + at + row + 16, Z2 + at + row + 16, S + at + row + 16, h, withSlopes);
-      finish(kind, a20, b2, Z + at + 2 * row, Z2 + at + 2 * row, S + at + 2 * row, h, withSlopes);
-      finish(kind, a21, b2, Z + at + 2 * row + 16, Z2 + at + 2 * row + 16, S + at + 2 * row + 16, h, withSlopes);
-      finish(kind, a30, b3, Z + at + 3 * row, Z2 + at + 3 * row, S + at + 3 * row, h, withSlopes);
-      finish(kind, a31, b3, Z + at + 3 * row + 16, Z2 + at + 3 * row + 16, S + at + 3 * row + 16, h, withSlopes);
+      finish(kind, a00, b0, Z + at, Z2 + at, S + at, h, mode, curvature);
+      finish(kind, a01, b0, Z + at + 16, Z2 + at + 16, S + at + 16, h, mode, curvature);
+      finish(kind, a10, b1, Z + at + row, Z2 + at + row, S + at + row, h, mode, curvature);
+      finish(kind, a11, b1, Z + at + row + 16, Z2 + at + row + 16, S + at + row + 16, h, mode, curvature);
+      finish(kind, a20, b2, Z + at + 2 * row, Z2 + at + 2 * row, S + at + 2 * row, h, mode, curvature);
+      finish(kind, a21, b2, Z + at + 2 * row + 16, Z2 + at + 2 * row + 16, S + at + 2 * row + 16, h, mode, curvature);
+      finish(kind, a30, b3, Z + at + 3 * row, Z2 + at + 3 * row, S + at + 3 * row, h, mode, curvature);
+      finish(kind, a31, b3, Z + at + 3 * row + 16, Z2 + at + 3 * row + 16, S + at + 3 * row + 16, h, mode, curvature);
     }
   }
   for (; i < d; i++) {
@@ -192,21 +211,25 @@ const SIGN: v128 = i64x2(-0x8000000000000000, -0x8000000000000000);
         z += row;
       }
       const at = ((<usize>i * B + p) << 3);
-      finish(kind, a0, bi, Z + at, Z2 + at, S + at, h, withSlopes);
-      finish(kind, a1, bi, Z + at + 16, Z2 + at + 16, S + at + 16, h, withSlopes);
+      finish(kind, a0, bi, Z + at, Z2 + at, S + at, h, mode, curvature);
+      finish(kind, a1, bi, Z + at + 16, Z2 + at + 16, S + at + 16, h, mode, curvature);
     }
   }
 }
 
 /** One specialised copy of the layer per activation and per mode, chosen once per layer. */
-function layerForward(kind: i32, d: i32, B: i32, W: usize, b: usize, Z: usize, Z2: usize, S: usize, hs: f64, withSlopes: bool): void {
-  if (withSlopes) {
-    if (kind == 0) layerForwardBody(0, d, B, W, b, Z, Z2, S, hs, true);
-    else if (kind == 1) layerForwardBody(1, d, B, W, b, Z, Z2, S, hs, true);
-    else layerForwardBody(2, d, B, W, b, Z, Z2, S, hs, true);
-  } else if (kind == 0) layerForwardBody(0, d, B, W, b, Z, Z2, S, hs, false);
-  else if (kind == 1) layerForwardBody(1, d, B, W, b, Z, Z2, S, hs, false);
-  else layerForwardBody(2, d, B, W, b, Z, Z2, S, hs, false);
+function layerForward(kind: i32, d: i32, B: i32, W: usize, b: usize, Z: usize, Z2: usize, S: usize, hs: f64, mode: i32, curvature: usize): void {
+  if (mode == CURVATURES) {
+    if (kind == 0) layerForwardBody(0, d, B, W, b, Z, Z2, S, hs, CURVATURES, curvature);
+    else if (kind == 1) layerForwardBody(1, d, B, W, b, Z, Z2, S, hs, CURVATURES, curvature);
+    else layerForwardBody(2, d, B, W, b, Z, Z2, S, hs, CURVATURES, curvature);
+  } else if (mode == SLOPES) {
+    if (kind == 0) layerForwardBody(0, d, B, W, b, Z, Z2, S, hs, SLOPES, 0);
+    else if (kind == 1) layerForwardBody(1, d, B, W, b, Z, Z2, S, hs, SLOPES, 0);
+    else layerForwardBody(2, d, B, W, b, Z, Z2, S, hs, SLOPES, 0);
+  } else if (kind == 0) layerForwardBody(0, d, B, W, b, Z, Z2, S, hs, VALUES, 0);
+  else if (kind == 1) layerForwardBody(1, d, B, W, b, Z, Z2, S, hs, VALUES, 0);
+  else layerForwardBody(2, d, B, W, b, Z, Z2, S, hs, VALUES, 0);
 }
 
 // ---- one layer, backward: A += W_kᵀ(S_k ⊙ A) ------------------------------------------------
@@ -324,7 +347,7 @@ export function run(
       for (let i = 0; i < d0; i++) store<f64>(Z + ((<usize>i * width + p) << 3), load<f64>(from + (<usize>i << 3)));
     }
     for (let k = 0; k < layers; k++) {
-      layerForward(kind, d, width, W + <usize>k * layerW, b + ((<usize>k * d) << 3), Z, Z2, S + <usize>k * layerS, h, withGradient);
+      layerForward(kind, d, width, W + <usize>k * layerW, b + ((<usize>k * d) << 3), Z, Z2, S + <usize>k * layerS, h, withGradient ? SLOPES : VALUES, 0);
       const t = Z;
       Z = Z2;
       Z2 = t;
@@ -460,13 +483,6 @@ export function staticEnd(): usize {
 }
 
 // ---- second derivatives: forward over reverse, the tangents in planes of their own ---------------
-
-/** σ″(pre), given y = σ(pre), as ../activations.ts has it. */
-@inline function sigmaCurvature(kind: i32, y: v128): v128 {
-  if (kind == 0) return f64x2.mul(f64x2.mul(sp(-2.0), y), f64x2.sub(sp(1.0), f64x2.mul(y, y)));
-  if (kind == 1) return f64x2.mul(f64x2.mul(y, f64x2.sub(sp(1.0), y)), f64x2.sub(sp(1.0), f64x2.mul(sp(2.0), y)));
-  return sp(0.0);
-}
 
 /**
  * out[i][p] = Σ_c W[i][c]·in[c][p] (+ b[i] when b is not 0), summed from c = 0, over a plane of
@@ -631,32 +647,45 @@ function loadTangentChunk(d0: i32, m: i32, width: i32, plane: usize, start: i32,
 }
 
 /**
- * The forward sweep with m tangents: U_k = W_k Z + b_k and U̇_k,j = W_k Ż_j (kept, K·m planes at
- * Ud), Z += h·σ(U_k) and Ż_j += h·σ′(U_k) ⊙ U̇_k,j; S_k = h·σ′(U_k) and C_k = h·σ″(U_k) are kept
- * for the way back.
+ * out[i][p] = W[i][j] at every point: W e_j, with the bits planeProduct would give it (its sum
+ * from +0 adds only zeros besides W[i][j], and turns −0 into +0).
  */
-function forwardWithTangents(layers: i32, d: i32, m: i32, width: i32, plane: usize, kind: i32, h: f64, W: usize, b: usize, Z: usize, P: usize, S: usize, C: usize, Zd: usize, Ud: usize): void {
+function columnPlane(d: i32, width: i32, W: usize, j: i32, out: usize): void {
+  const row = <usize>width << 3;
+  for (let i = 0; i < d; i++) {
+    const entry = f64x2.add(sp(0.0), v128.load64_splat(W + ((<usize>i * d + j) << 3)));
+    const to = out + <usize>i * row;
+    for (let p: usize = 0; p < row; p += 16) v128.store(to + p, entry);
+  }
+}
+
+/**
+ * The forward sweep with m tangents: Z += h·σ(U_k) with U_k = W_k Z + b_k by the gradient's own
+ * layer (so that F has its bits), Z and P taking turns; U̇_k,j = W_k Ż_j (kept, K·m planes at Ud)
+ * and Ż_j += h·σ′(U_k) ⊙ U̇_k,j. S_k = h·σ′(U_k) and, K planes after S, C_k = h·σ″(U_k) are kept
+ * for the way back. With `units`, Ż⁰_j = e_j, and U̇_0,j = W_0 e_j is W_0's column j. Returns
+ * where Z^K is (Z or P).
+ */
+function forwardWithTangents(layers: i32, d: i32, m: i32, width: i32, plane: usize, kind: i32, h: f64, W: usize, b: usize, Z: usize, P: usize, S: usize, Zd: usize, Ud: usize, units: bool): usize {
   const layerW = (<usize>d * d) << 3;
-  const hv = sp(h);
+  let from = Z;
+  let to = P;
   for (let k = 0; k < layers; k++) {
     const Wk = W + <usize>k * layerW;
     const Sk = S + <usize>k * plane;
-    const Ck = C + <usize>k * plane;
-    planeProduct(d, width, Wk, b + ((<usize>k * d) << 3), Z, P);
-    for (let e: usize = 0; e < plane; e += 16) {
-      const pre = v128.load(P + e);
-      const y = sigma(kind, pre);
-      v128.store(Sk + e, f64x2.mul(hv, sigmaSlope(kind, pre, y)));
-      v128.store(Ck + e, f64x2.mul(hv, sigmaCurvature(kind, y)));
-      v128.store(Z + e, f64x2.add(v128.load(Z + e), f64x2.mul(hv, y)));
-    }
+    layerForward(kind, d, width, Wk, b + ((<usize>k * d) << 3), from, to, Sk, h, CURVATURES, <usize>layers * plane);
+    const t = from;
+    from = to;
+    to = t;
     for (let j = 0; j < m; j++) {
       const Zj = Zd + <usize>j * plane;
       const Uj = Ud + (<usize>k * m + j) * plane;
-      planeProduct(d, width, Wk, 0, Zj, Uj);
+      if (k == 0 && units) columnPlane(d, width, Wk, j, Uj);
+      else planeProduct(d, width, Wk, 0, Zj, Uj);
       for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
     }
   }
+  return from;
 }
 
 /**
@@ -756,13 +785,14 @@ export function runSecond(
     const Ud = Zd + <usize>m * plane;
     const Ad = Ud + <usize>layers * m * plane;
     loadTangentChunk(d0, m, width, plane, start, count, input, directions, Z, Zd);
-    forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, C, Zd, Ud);
-    // ẋ_j into T, η″(x) into P's first row; then Ȧ^K_j = η″(x)·ẋ_j·w.
-    outputWithTangents(d, m, width, count, start, mu, logistic, w, Z, Zd, plane, values, A, T, P);
+    const ZK = forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, Zd, Ud, directions == 0);
+    const eta2 = ZK == Z ? P : Z;
+    // ẋ_j into T, η″(x) into the first row of the plane Z^K is not in; then Ȧ^K_j = η″(x)·ẋ_j·w.
+    outputWithTangents(d, m, width, count, start, mu, logistic, w, ZK, Zd, plane, values, A, T, eta2);
     for (let j = 0; j < m; j++) {
       const Aj = Ad + <usize>j * plane;
       for (let p: usize = 0; p < row; p += 16) {
-        const scale = f64x2.mul(v128.load(P + p), v128.load(T + <usize>j * row + p));
+        const scale = f64x2.mul(v128.load(eta2 + p), v128.load(T + <usize>j * row + p));
         for (let i = 0; i < d; i++) v128.store(Aj + <usize>i * row + p, f64x2.mul(scale, v128.load64_splat(w + (<usize>i << 3))));
       }
     }
@@ -793,9 +823,106 @@ export function runSecond(
   }
 }
 
+/**
+ * A layer's curvature into the Hessian's rows: H_jl += Σ_i (c_i·U̇_j,i)·U̇_l,i for l ≥ j, with
+ * c = C ⊙ A (C = h·σ″(U_k), A = A^{k+1}), each sum from i = 0 and then added, at every point of a
+ * plane (U̇_j at U + j·plane, H_jl a row at H + (j·m + l)·row). Blocks of 2 j × 4 l, then 2 × 2,
+ * keep several sums going at once, so that no sum waits on the one before; the blocks on the
+ * diagonal also add to a few rows below it (l < j), which hold nothing that is read.
+ */
+function curvatureAdd(d: i32, m: i32, width: i32, plane: usize, C: usize, A: usize, U: usize, H: usize): void {
+  const row = <usize>width << 3;
+  const end = <usize>d * row;
+  for (let p: usize = 0; p < row; p += 16) {
+    const Cp = C + p;
+    const Ap = A + p;
+    let j = 0;
+    for (; j + 2 <= m; j += 2) {
+      const u0 = U + <usize>j * plane + p;
+      const u1 = u0 + plane;
+      const to0 = H + <usize>j * m * row + p;
+      const to1 = to0 + <usize>m * row;
+      let l = j;
+      for (; l + 4 <= m; l += 4) {
+        const v = U + <usize>l * plane + p;
+        let a00 = sp(0.0), a01 = sp(0.0), a02 = sp(0.0), a03 = sp(0.0);
+        let a10 = sp(0.0), a11 = sp(0.0), a12 = sp(0.0), a13 = sp(0.0);
+        for (let at: usize = 0; at < end; at += row) {
+          const ci = f64x2.mul(v128.load(Cp + at), v128.load(Ap + at));
+          const t0 = f64x2.mul(ci, v128.load(u0 + at));
+          const t1 = f64x2.mul(ci, v128.load(u1 + at));
+          const v0 = v128.load(v + at);
+          const v1 = v128.load(v + plane + at);
+          const v2 = v128.load(v + 2 * plane + at);
+          const v3 = v128.load(v + 3 * plane + at);
+          a00 = f64x2.add(a00, f64x2.mul(t0, v0));
+          a01 = f64x2.add(a01, f64x2.mul(t0, v1));
+          a02 = f64x2.add(a02, f64x2.mul(t0, v2));
+          a03 = f64x2.add(a03, f64x2.mul(t0, v3));
+          a10 = f64x2.add(a10, f64x2.mul(t1, v0));
+          a11 = f64x2.add(a11, f64x2.mul(t1, v1));
+          a12 = f64x2.add(a12, f64x2.mul(t1, v2));
+          a13 = f64x2.add(a13, f64x2.mul(t1, v3));
+        }
+        const at0 = to0 + <usize>l * row;
+        const at1 = to1 + <usize>l * row;
+        v128.store(at0, f64x2.add(v128.load(at0), a00));
+        v128.store(at0 + row, f64x2.add(v128.load(at0 + row), a01));
+        v128.store(at0 + 2 * row, f64x2.add(v128.load(at0 + 2 * row), a02));
+        v128.store(at0 + 3 * row, f64x2.add(v128.load(at0 + 3 * row), a03));
+        v128.store(at1, f64x2.add(v128.load(at1), a10));
+        v128.store(at1 + row, f64x2.add(v128.load(at1 + row), a11));
+        v128.store(at1 + 2 * row, f64x2.add(v128.load(at1 + 2 * row), a12));
+        v128.store(at1 + 3 * row, f64x2.add(v128.load(at1 + 3 * row), a13));
+      }
+      for (; l + 2 <= m; l += 2) {
+        const v = U + <usize>l * plane + p;
+        let a00 = sp(0.0), a01 = sp(0.0), a10 = sp(0.0), a11 = sp(0.0);
+        for (let at: usize = 0; at < end; at += row) {
+          const ci = f64x2.mul(v128.load(Cp + at), v128.load(Ap + at));
+          const t0 = f64x2.mul(ci, v128.load(u0 + at));
+          const t1 = f64x2.mul(ci, v128.load(u1 + at));
+          const v0 = v128.load(v + at);
+          const v1 = v128.load(v + plane + at);
+          a00 = f64x2.add(a00, f64x2.mul(t0, v0));
+          a01 = f64x2.add(a01, f64x2.mul(t0, v1));
+          a10 = f64x2.add(a10, f64x2.mul(t1, v0));
+          a11 = f64x2.add(a11, f64x2.mul(t1, v1));
+        }
+        const at0 = to0 + <usize>l * row;
+        const at1 = to1 + <usize>l * row;
+        v128.store(at0, f64x2.add(v128.load(at0), a00));
+        v128.store(at0 + row, f64x2.add(v128.load(at0 + row), a01));
+        v128.store(at1, f64x2.add(v128.load(at1), a10));
+        v128.store(at1 + row, f64x2.add(v128.load(at1 + row), a11));
+      }
+      if (l < m) curvatureRowsAdd(end, row, Cp, Ap, u0, U + <usize>l * plane + p, to0 + <usize>l * row, u1, to1 + <usize>l * row);
+    }
+    // m odd: the last row, from its diagonal.
+    if (j < m) {
+      const u0 = U + <usize>j * plane + p;
+      const to = H + <usize>j * m * row + p;
+      for (let l = j; l < m; l++) curvatureRowsAdd(end, row, Cp, Ap, u0, U + <usize>l * plane + p, to + <usize>l * row, 0, 0);
+    }
+  }
+}
+
+/** curvatureAdd's single sums: H_jl (at `to0`) and, when u1 is not 0, H_(j+1)l (at `to1`), for one l (U̇_l at v). */
+@inline function curvatureRowsAdd(end: usize, row: usize, Cp: usize, Ap: usize, u0: usize, v: usize, to0: usize, u1: usize, to1: usize): void {
+  let a0 = sp(0.0), a1 = sp(0.0);
+  for (let at: usize = 0; at < end; at += row) {
+    const ci = f64x2.mul(v128.load(Cp + at), v128.load(Ap + at));
+    const vl = v128.load(v + at);
+    a0 = f64x2.add(a0, f64x2.mul(f64x2.mul(ci, v128.load(u0 + at)), vl));
+    if (u1 != 0) a1 = f64x2.add(a1, f64x2.mul(f64x2.mul(ci, v128.load(u1 + at)), vl));
+  }
+  v128.store(to0, f64x2.add(v128.load(to0), a0));
+  if (u1 != 0) v128.store(to1, f64x2.add(v128.load(to1), a1));
+}
+
 /** Bytes of scratch `runHessian` needs for chunks of B points of d₀ = m coordinates. */
 export function hessianScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
-  return ((5 + 2 * layers + m * (layers + 1)) * d + m * m) * B * 8;
+  return ((4 + 2 * layers + m * (layers + 1)) * d + m * m) * B * 8;
 }
 
 /**
@@ -838,44 +965,28 @@ export function runHessian(
     const P = Z + plane;
     const T = P + plane;
     const A = T + plane;
-    const c = A + plane;
-    const S = c + plane;
+    const S = A + plane;
     const Cv = S + <usize>layers * plane;
     const Zd = Cv + <usize>layers * plane;
     const Ud = Zd + <usize>m * plane;
     const Hp = Ud + <usize>layers * m * plane;
     loadTangentChunk(m, m, width, plane, start, count, input, 0, Z, Zd);
-    forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, Cv, Zd, Ud);
-    // ẋ_j into T's first m rows (m ≤ d), η″(x) into P's first row; ∇²F starts at η″(x)·ẋ_j·ẋ_l.
-    outputWithTangents(d, m, width, count, start, mu, logistic, w, Z, Zd, plane, values, A, T, P);
+    const ZK = forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, Zd, Ud, true);
+    const eta2 = ZK == Z ? P : Z;
+    // ẋ_j into T's first m rows (m ≤ d), η″(x) into the first row of the plane Z^K is not in;
+    // ∇²F starts at η″(x)·ẋ_j·ẋ_l, in all m² rows, so that curvatureAdd's blocks may add to the
+    // lower triangle's too (never read).
+    outputWithTangents(d, m, width, count, start, mu, logistic, w, ZK, Zd, plane, values, A, T, eta2);
     for (let j = 0; j < m; j++) {
       for (let p: usize = 0; p < row; p += 16) {
-        const xj = f64x2.mul(v128.load(P + p), v128.load(T + <usize>j * row + p));
-        for (let l = j; l < m; l++) v128.store(Hp + (<usize>j * m + l) * row + p, f64x2.mul(xj, v128.load(T + <usize>l * row + p)));
+        const xj = f64x2.mul(v128.load(eta2 + p), v128.load(T + <usize>j * row + p));
+        for (let l = 0; l < m; l++) v128.store(Hp + (<usize>j * m + l) * row + p, f64x2.mul(xj, v128.load(T + <usize>l * row + p)));
       }
     }
     for (let k = layers - 1; k >= 0; k--) {
       const Sk = S + <usize>k * plane;
       const Ck = Cv + <usize>k * plane;
-      for (let e: usize = 0; e < plane; e += 16) v128.store(c + e, f64x2.mul(v128.load(Ck + e), v128.load(A + e)));
-      const Uk = Ud + <usize>k * m * plane;
-      for (let j = 0; j < m; j++) {
-        // (c ⊙ U̇_j) once, into T, for the row's m − j sums.
-        const Uj = Uk + <usize>j * plane;
-        for (let e: usize = 0; e < plane; e += 16) v128.store(T + e, f64x2.mul(v128.load(c + e), v128.load(Uj + e)));
-        for (let l = j; l < m; l++) {
-          const Ul = Uk + <usize>l * plane;
-          const to = Hp + (<usize>j * m + l) * row;
-          for (let p: usize = 0; p < row; p += 16) {
-            let acc = sp(0.0);
-            for (let i = 0; i < d; i++) {
-              const at = <usize>i * row + p;
-              acc = f64x2.add(acc, f64x2.mul(v128.load(T + at), v128.load(Ul + at)));
-            }
-            v128.store(to + p, f64x2.add(v128.load(to + p), acc));
-          }
-        }
-      }
+      curvatureAdd(d, m, width, plane, Ck, A, Ud + <usize>k * m * plane, Hp);
       adjointStep(d, width, plane, W + <usize>k * layerW, Sk, A, T);
     }
     storeGradients(m, width, count, start, A, grads);
