@@ -843,59 +843,8 @@ function curvatureAdd(d: i32, m: i32, width: i32, plane: usize, C: usize, A: usi
       const to0 = H + <usize>j * m * row + p;
       const to1 = to0 + <usize>m * row;
       let l = j;
-      for (; l + 4 <= m; l += 4) {
-        const v = U + <usize>l * plane + p;
-        let a00 = sp(0.0), a01 = sp(0.0), a02 = sp(0.0), a03 = sp(0.0);
-        let a10 = sp(0.0), a11 = sp(0.0), a12 = sp(0.0), a13 = sp(0.0);
-        for (let at: usize = 0; at < end; at += row) {
-          const ci = f64x2.mul(v128.load(Cp + at), v128.load(Ap + at));
-          const t0 = f64x2.mul(ci, v128.load(u0 + at));
-          const t1 = f64x2.mul(ci, v128.load(u1 + at));
-          const v0 = v128.load(v + at);
-          const v1 = v128.load(v + plane + at);
-          const v2 = v128.load(v + 2 * plane + at);
-          const v3 = v128.load(v + 3 * plane + at);
-          a00 = f64x2.add(a00, f64x2.mul(t0, v0));
-          a01 = f64x2.add(a01, f64x2.mul(t0, v1));
-          a02 = f64x2.add(a02, f64x2.mul(t0, v2));
-          a03 = f64x2.add(a03, f64x2.mul(t0, v3));
-          a10 = f64x2.add(a10, f64x2.mul(t1, v0));
-          a11 = f64x2.add(a11, f64x2.mul(t1, v1));
-          a12 = f64x2.add(a12, f64x2.mul(t1, v2));
-          a13 = f64x2.add(a13, f64x2.mul(t1, v3));
-        }
-        const at0 = to0 + <usize>l * row;
-        const at1 = to1 + <usize>l * row;
-        v128.store(at0, f64x2.add(v128.load(at0), a00));
-        v128.store(at0 + row, f64x2.add(v128.load(at0 + row), a01));
-        v128.store(at0 + 2 * row, f64x2.add(v128.load(at0 + 2 * row), a02));
-        v128.store(at0 + 3 * row, f64x2.add(v128.load(at0 + 3 * row), a03));
-        v128.store(at1, f64x2.add(v128.load(at1), a10));
-        v128.store(at1 + row, f64x2.add(v128.load(at1 + row), a11));
-        v128.store(at1 + 2 * row, f64x2.add(v128.load(at1 + 2 * row), a12));
-        v128.store(at1 + 3 * row, f64x2.add(v128.load(at1 + 3 * row), a13));
-      }
-      for (; l + 2 <= m; l += 2) {
-        const v = U + <usize>l * plane + p;
-        let a00 = sp(0.0), a01 = sp(0.0), a10 = sp(0.0), a11 = sp(0.0);
-        for (let at: usize = 0; at < end; at += row) {
-          const ci = f64x2.mul(v128.load(Cp + at), v128.load(Ap + at));
-          const t0 = f64x2.mul(ci, v128.load(u0 + at));
-          const t1 = f64x2.mul(ci, v128.load(u1 + at));
-          const v0 = v128.load(v + at);
-          const v1 = v128.load(v + plane + at);
-          a00 = f64x2.add(a00, f64x2.mul(t0, v0));
-          a01 = f64x2.add(a01, f64x2.mul(t0, v1));
-          a10 = f64x2.add(a10, f64x2.mul(t1, v0));
-          a11 = f64x2.add(a11, f64x2.mul(t1, v1));
-        }
-        const at0 = to0 + <usize>l * row;
-        const at1 = to1 + <usize>l * row;
-        v128.store(at0, f64x2.add(v128.load(at0), a00));
-        v128.store(at0 + row, f64x2.add(v128.load(at0 + row), a01));
-        v128.store(at1, f64x2.add(v128.load(at1), a10));
-        v128.store(at1 + row, f64x2.add(v128.load(at1 + row), a11));
-      }
+      for (; l + 4 <= m; l += 4) curvatureBlockAdd(true, end, row, plane, Cp, Ap, u0, u1, U + <usize>l * plane + p, to0 + <usize>l * row, to1 + <usize>l * row);
+      for (; l + 2 <= m; l += 2) curvatureBlockAdd(false, end, row, plane, Cp, Ap, u0, u1, U + <usize>l * plane + p, to0 + <usize>l * row, to1 + <usize>l * row);
       if (l < m) curvatureRowsAdd(end, row, Cp, Ap, u0, U + <usize>l * plane + p, to0 + <usize>l * row, u1, to1 + <usize>l * row);
     }
     // m odd: the last row, from its diagonal.
@@ -904,6 +853,41 @@ function curvatureAdd(d: i32, m: i32, width: i32, plane: usize, C: usize, A: usi
       const to = H + <usize>j * m * row + p;
       for (let l = j; l < m; l++) curvatureRowsAdd(end, row, Cp, Ap, u0, U + <usize>l * plane + p, to + <usize>l * row, 0, 0);
     }
+  }
+}
+
+/** curvatureAdd's blocks: rows j, j + 1 (U̇ at u0, u1; H at to0, to1) × columns l … l + 3 (`wide`) or l, l + 1 (U̇_l at v), each sum on its own. */
+@inline function curvatureBlockAdd(wide: bool, end: usize, row: usize, plane: usize, Cp: usize, Ap: usize, u0: usize, u1: usize, v: usize, to0: usize, to1: usize): void {
+  let a00 = sp(0.0), a01 = sp(0.0), a02 = sp(0.0), a03 = sp(0.0);
+  let a10 = sp(0.0), a11 = sp(0.0), a12 = sp(0.0), a13 = sp(0.0);
+  for (let at: usize = 0; at < end; at += row) {
+    const ci = f64x2.mul(v128.load(Cp + at), v128.load(Ap + at));
+    const t0 = f64x2.mul(ci, v128.load(u0 + at));
+    const t1 = f64x2.mul(ci, v128.load(u1 + at));
+    const v0 = v128.load(v + at);
+    const v1 = v128.load(v + plane + at);
+    a00 = f64x2.add(a00, f64x2.mul(t0, v0));
+    a01 = f64x2.add(a01, f64x2.mul(t0, v1));
+    a10 = f64x2.add(a10, f64x2.mul(t1, v0));
+    a11 = f64x2.add(a11, f64x2.mul(t1, v1));
+    if (wide) {
+      const v2 = v128.load(v + 2 * plane + at);
+      const v3 = v128.load(v + 3 * plane + at);
+      a02 = f64x2.add(a02, f64x2.mul(t0, v2));
+      a03 = f64x2.add(a03, f64x2.mul(t0, v3));
+      a12 = f64x2.add(a12, f64x2.mul(t1, v2));
+      a13 = f64x2.add(a13, f64x2.mul(t1, v3));
+    }
+  }
+  v128.store(to0, f64x2.add(v128.load(to0), a00));
+  v128.store(to0 + row, f64x2.add(v128.load(to0 + row), a01));
+  v128.store(to1, f64x2.add(v128.load(to1), a10));
+  v128.store(to1 + row, f64x2.add(v128.load(to1 + row), a11));
+  if (wide) {
+    v128.store(to0 + 2 * row, f64x2.add(v128.load(to0 + 2 * row), a02));
+    v128.store(to0 + 3 * row, f64x2.add(v128.load(to0 + 3 * row), a03));
+    v128.store(to1 + 2 * row, f64x2.add(v128.load(to1 + 2 * row), a12));
+    v128.store(to1 + 3 * row, f64x2.add(v128.load(to1 + 3 * row), a13));
   }
 }
 
