@@ -21,15 +21,10 @@ interface Kernels {
     layers: number, d: number, dp: number, d0: number, h: number, mu: number, kind: number, logistic: number,
     WT: number, WR: number, b: number, w: number, input: number, value: number, grad: number, scratch: number,
   ): void;
-  secondScratchBytes(layers: number, d: number, m: number, B: number): number;
-  hessianScratchBytes(layers: number, d: number, m: number, B: number): number;
-  runHessian(
-    layers: number, d: number, m: number, h: number, mu: number, kind: number, logistic: number,
-    W: number, b: number, w: number, input: number, n: number, values: number, grads: number, hessians: number, scratch: number, B: number,
-  ): void;
+  secondScratchBytes(layers: number, d: number, m: number, B: number, gram: number): number;
   runSecond(
     layers: number, d: number, d0: number, h: number, mu: number, kind: number, logistic: number,
-    W: number, b: number, w: number, input: number, directions: number, m: number, n: number,
+    W: number, b: number, w: number, input: number, directions: number, m: number, gram: number, n: number,
     values: number, grads: number, products: number, scratch: number, B: number,
   ): void;
   runSecondOne(
@@ -186,7 +181,7 @@ const SECOND_SLICE = 4096;
 
 /** Points per chunk of `runSecond` for m directions: a multiple of 4, at most 256, and its scratch within SECOND_CHUNK_BYTES. */
 export function secondChunkSize(model: ResNetModel, m: number, hessian = false): number {
-  const perPoint = (hessian ? kernels!.hessianScratchBytes : kernels!.secondScratchBytes)(model.layers, model.dim, m, 1);
+  const perPoint = kernels!.secondScratchBytes(model.layers, model.dim, m, 1, hessian ? 1 : 0);
   return Math.min(256, Math.max(4, Math.floor(SECOND_CHUNK_BYTES / perPoint / 4) * 4));
 }
 
@@ -231,12 +226,11 @@ export function simdSecond(model: ResNetModel, points: Float64Array, directions:
     const grads = out + align(count * 8);
     const prods = grads + align(count * d0 * 8);
     const scratch = prods + align(count * m * d0 * 8);
-    reserve(scratch + (hessian ? k.hessianScratchBytes(K, d, m, B) : k.secondScratchBytes(K, d, m, B)));
+    reserve(scratch + k.secondScratchBytes(K, d, m, B, hessian ? 1 : 0));
     heap.set(points.subarray(start * d0, (start + count) * d0), input / 8);
     if (directions) heap.set(directions.subarray(start * d0, (start + count) * d0), vectors / 8);
-    // The Hessian by the layers' curvature sums (runHessian); a direction per point by forward over reverse (runSecond).
-    if (hessian) k.runHessian(K, d, d0, h, mu, kind, logistic, placement.W, placement.b, placement.w, input, count, out, grads, prods, scratch, B);
-    else k.runSecond(K, d, d0, h, mu, kind, logistic, placement.W, placement.b, placement.w, input, vectors, m, count, out, grads, prods, scratch, B);
+    // The Hessian by the layers' curvature sums; a direction per point by forward over reverse.
+    k.runSecond(K, d, d0, h, mu, kind, logistic, placement.W, placement.b, placement.w, input, hessian ? 0 : vectors, m, hessian ? 1 : 0, count, out, grads, prods, scratch, B);
     values.set(heap.subarray(out / 8, out / 8 + count), start);
     gradients.set(heap.subarray(grads / 8, grads / 8 + count * d0), start * d0);
     products.set(heap.subarray(prods / 8, prods / 8 + count * m * d0), start * m * d0);

@@ -737,16 +737,29 @@ function storeGradients(d0: i32, width: i32, count: i32, start: i32, A: usize, g
   }
 }
 
-/** Bytes of scratch `runSecond` needs for chunks of B points and m directions. */
-export function secondScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
-  return (4 + 2 * layers + m * (layers + 2)) * d * B * 8;
+/**
+ * Bytes of scratch `runSecond` needs for chunks of B points and m directions: the planes Z, P, T,
+ * A, S and C (K each), Ż (m), U̇ (K·m), then Ȧ (m planes) or, with `gram`, the Hessian's m² rows.
+ */
+export function secondScratchBytes(layers: i32, d: i32, m: i32, B: i32, gram: bool): i32 {
+  return ((4 + 2 * layers + m * (layers + 1)) * d + (gram ? m * m : m * d)) * B * 8;
 }
 
 /**
- * F, ∇F and ∇²F·v for m directions v per point (forward over reverse, as ../../second.ts
- * derives it), for n points in chunks of B. `directions` is 0 for the unit vectors e_1 … e_m
- * (m = d₀), or holds one direction per point (n·d₀, m = 1). `products` receives, for point p and
- * direction j, d₀ numbers at ((p·m + j)·d₀).
+ * F, ∇F and second derivatives of n points, in chunks of B. The forward sweep carries m tangents
+ * Ż_j beside Z (the given directions, one a point and m = 1, when `directions` is not 0; else the
+ * unit vectors e_1 … e_m, m = d₀) and keeps U̇_k,j = W_k Ż_j for each layer. Then either
+ *
+ * - forward over reverse (as ../../second.ts derives it): Ȧ_j goes back beside A, and `products`
+ *   receives ∇²F·v_j, for point p and direction j d₀ numbers at ((p·m + j)·d₀); or,
+ * - with `gram` (and the unit vectors), the Hessian by the second-order chain rule: once
+ *   A^{k+1} = ∂F/∂Z^{k+1} is known, each layer adds its curvature,
+ *
+ *     ∇²F = η″(x)·ẋẋᵀ + Σ_k U̇_kᵀ diag(h·σ″(U_k) ⊙ A^{k+1}) U̇_k,   ẋ = (wᵀŻ_j)_j,
+ *
+ *   exact, and symmetric by construction: the d₀ backward tangent sweeps become one m × m Gram
+ *   sum per layer, d·m(m + 1)/2 products a point instead of d²·m. `products` receives ∇²F, m × m
+ *   row-major at (p·m²).
  */
 export function runSecond(
   layers: i32,
@@ -762,6 +775,7 @@ export function runSecond(
   input: usize,
   directions: usize,
   m: i32,
+  gram: bool,
   n: i32,
   values: usize,
   grads: usize,
@@ -783,41 +797,64 @@ export function runSecond(
     const C = S + <usize>layers * plane;
     const Zd = C + <usize>layers * plane;
     const Ud = Zd + <usize>m * plane;
-    const Ad = Ud + <usize>layers * m * plane;
+    // Ȧ's m planes, or the Hessian's m² rows.
+    const X = Ud + <usize>layers * m * plane;
     loadTangentChunk(d0, m, width, plane, start, count, input, directions, Z, Zd);
     const ZK = forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, Zd, Ud, directions == 0);
     const eta2 = ZK == Z ? P : Z;
-    // ẋ_j into T, η″(x) into the first row of the plane Z^K is not in; then Ȧ^K_j = η″(x)·ẋ_j·w.
+    // ẋ_j into T's first m rows (m ≤ d), η″(x) into the first row of the plane Z^K is not in.
     outputWithTangents(d, m, width, count, start, mu, logistic, w, ZK, Zd, plane, values, A, T, eta2);
     for (let j = 0; j < m; j++) {
-      const Aj = Ad + <usize>j * plane;
       for (let p: usize = 0; p < row; p += 16) {
-        const scale = f64x2.mul(v128.load(eta2 + p), v128.load(T + <usize>j * row + p));
-        for (let i = 0; i < d; i++) v128.store(Aj + <usize>i * row + p, f64x2.mul(scale, v128.load64_splat(w + (<usize>i << 3))));
+        const xj = f64x2.mul(v128.load(eta2 + p), v128.load(T + <usize>j * row + p));
+        if (gram) {
+          // ∇²F starts at η″(x)·ẋ_j·ẋ_l, in all m² rows, so that curvatureAdd's blocks may add to
+          // the lower triangle's too (never read).
+          for (let l = 0; l < m; l++) v128.store(X + (<usize>j * m + l) * row + p, f64x2.mul(xj, v128.load(T + <usize>l * row + p)));
+        } else {
+          // Ȧ^K_j = η″(x)·ẋ_j·w.
+          const Aj = X + <usize>j * plane;
+          for (let i = 0; i < d; i++) v128.store(Aj + <usize>i * row + p, f64x2.mul(xj, v128.load64_splat(w + (<usize>i << 3))));
+        }
       }
     }
-    // Back, from A^{k+1}: Ȧ += W_kᵀ(h·σ″ ⊙ U̇_k ⊙ A + h·σ′ ⊙ Ȧ), then A += W_kᵀ(h·σ′ ⊙ A).
+    // Back, from A^{k+1}: the layer's curvature, or Ȧ += W_kᵀ(h·σ″ ⊙ U̇_k ⊙ A + h·σ′ ⊙ Ȧ); then
+    // A += W_kᵀ(h·σ′ ⊙ A).
     for (let k = layers - 1; k >= 0; k--) {
       const Wk = W + <usize>k * layerW;
       const Sk = S + <usize>k * plane;
       const Ck = C + <usize>k * plane;
-      for (let j = 0; j < m; j++) {
-        const Uj = Ud + (<usize>k * m + j) * plane;
-        const Aj = Ad + <usize>j * plane;
-        for (let e: usize = 0; e < plane; e += 16) {
-          const bent = f64x2.mul(f64x2.mul(v128.load(Ck + e), v128.load(Uj + e)), v128.load(A + e));
-          v128.store(T + e, f64x2.add(bent, f64x2.mul(v128.load(Sk + e), v128.load(Aj + e))));
+      if (gram) curvatureAdd(d, m, width, plane, Ck, A, Ud + <usize>k * m * plane, X);
+      else {
+        for (let j = 0; j < m; j++) {
+          const Uj = Ud + (<usize>k * m + j) * plane;
+          const Aj = X + <usize>j * plane;
+          for (let e: usize = 0; e < plane; e += 16) {
+            const bent = f64x2.mul(f64x2.mul(v128.load(Ck + e), v128.load(Uj + e)), v128.load(A + e));
+            v128.store(T + e, f64x2.add(bent, f64x2.mul(v128.load(Sk + e), v128.load(Aj + e))));
+          }
+          planeProductTransposedAdd(d, width, Wk, T, Aj);
         }
-        planeProductTransposedAdd(d, width, Wk, T, Aj);
       }
       adjointStep(d, width, plane, Wk, Sk, A, T);
     }
     storeGradients(d0, width, count, start, A, grads);
     for (let p = 0; p < count; p++) {
-      for (let j = 0; j < m; j++) {
-        const Aj = Ad + <usize>j * plane;
-        const out = products + ((<usize>((start + p) * m + j) * d0) << 3);
-        for (let i = 0; i < d0; i++) store<f64>(out + (<usize>i << 3), load<f64>(Aj + ((<usize>i * width + p) << 3)));
+      if (gram) {
+        const H = products + ((<usize>(start + p) * m * m) << 3);
+        for (let j = 0; j < m; j++) {
+          for (let l = j; l < m; l++) {
+            const entry = load<f64>(X + (<usize>j * m + l) * row + (<usize>p << 3));
+            store<f64>(H + ((<usize>j * m + l) << 3), entry);
+            store<f64>(H + ((<usize>l * m + j) << 3), entry);
+          }
+        }
+      } else {
+        for (let j = 0; j < m; j++) {
+          const Aj = X + <usize>j * plane;
+          const out = products + ((<usize>((start + p) * m + j) * d0) << 3);
+          for (let i = 0; i < d0; i++) store<f64>(out + (<usize>i << 3), load<f64>(Aj + ((<usize>i * width + p) << 3)));
+        }
       }
     }
   }
@@ -904,95 +941,12 @@ function curvatureAdd(d: i32, m: i32, width: i32, plane: usize, C: usize, A: usi
   if (u1 != 0) v128.store(to1, f64x2.add(v128.load(to1), a1));
 }
 
-/** Bytes of scratch `runHessian` needs for chunks of B points of d₀ = m coordinates. */
-export function hessianScratchBytes(layers: i32, d: i32, m: i32, B: i32): i32 {
-  return ((4 + 2 * layers + m * (layers + 1)) * d + m * m) * B * 8;
-}
-
-/**
- * F, ∇F and ∇²F (m × m, m = d₀, row-major at (p·m²)) of n points, in chunks of B. The forward
- * sweep carries the m tangents Ż_j = ∂Z/∂y_j beside Z and keeps U̇_k = W_k Ż for each layer; the
- * backward sweep, once A^{k+1} = ∂F/∂Z^{k+1} is known, adds each layer's curvature:
- *
- *   ∇²F = η″(x)·ẋẋᵀ + Σ_k U̇_kᵀ diag(h·σ″(U_k) ⊙ A^{k+1}) U̇_k,   ẋ = (wᵀŻ_j)_j
- *
- * the second-order chain rule, exact, and symmetric by construction: the d₀ backward tangent
- * sweeps of forward over reverse (runSecond) become one m × m Gram sum per layer, d·m(m + 1)/2
- * products a point instead of d²·m.
- */
-export function runHessian(
-  layers: i32,
-  d: i32,
-  m: i32,
-  h: f64,
-  mu: f64,
-  kind: i32,
-  logistic: bool,
-  W: usize,
-  b: usize,
-  w: usize,
-  input: usize,
-  n: i32,
-  values: usize,
-  grads: usize,
-  hessians: usize,
-  scratch: usize,
-  B: i32,
-): void {
-  const layerW = (<usize>d * d) << 3;
-  for (let start = 0; start < n; start += B) {
-    const count = min(B, n - start);
-    const width = count == B ? B : (count + 3) & ~3;
-    const plane = (<usize>d * width) << 3;
-    const row = <usize>width << 3;
-    const Z = scratch;
-    const P = Z + plane;
-    const T = P + plane;
-    const A = T + plane;
-    const S = A + plane;
-    const Cv = S + <usize>layers * plane;
-    const Zd = Cv + <usize>layers * plane;
-    const Ud = Zd + <usize>m * plane;
-    const Hp = Ud + <usize>layers * m * plane;
-    loadTangentChunk(m, m, width, plane, start, count, input, 0, Z, Zd);
-    const ZK = forwardWithTangents(layers, d, m, width, plane, kind, h, W, b, Z, P, S, Zd, Ud, true);
-    const eta2 = ZK == Z ? P : Z;
-    // ẋ_j into T's first m rows (m ≤ d), η″(x) into the first row of the plane Z^K is not in;
-    // ∇²F starts at η″(x)·ẋ_j·ẋ_l, in all m² rows, so that curvatureAdd's blocks may add to the
-    // lower triangle's too (never read).
-    outputWithTangents(d, m, width, count, start, mu, logistic, w, ZK, Zd, plane, values, A, T, eta2);
-    for (let j = 0; j < m; j++) {
-      for (let p: usize = 0; p < row; p += 16) {
-        const xj = f64x2.mul(v128.load(eta2 + p), v128.load(T + <usize>j * row + p));
-        for (let l = 0; l < m; l++) v128.store(Hp + (<usize>j * m + l) * row + p, f64x2.mul(xj, v128.load(T + <usize>l * row + p)));
-      }
-    }
-    for (let k = layers - 1; k >= 0; k--) {
-      const Sk = S + <usize>k * plane;
-      const Ck = Cv + <usize>k * plane;
-      curvatureAdd(d, m, width, plane, Ck, A, Ud + <usize>k * m * plane, Hp);
-      adjointStep(d, width, plane, W + <usize>k * layerW, Sk, A, T);
-    }
-    storeGradients(m, width, count, start, A, grads);
-    for (let p = 0; p < count; p++) {
-      const H = hessians + ((<usize>(start + p) * m * m) << 3);
-      for (let j = 0; j < m; j++) {
-        for (let l = j; l < m; l++) {
-          const entry = load<f64>(Hp + (<usize>j * m + l) * row + (<usize>p << 3));
-          store<f64>(H + ((<usize>j * m + l) << 3), entry);
-          store<f64>(H + ((<usize>l * m + j) << 3), entry);
-        }
-      }
-    }
-  }
-}
-
 /**
  * One point's F, ∇F and ∇²F·v for m directions (the unit vectors when `directions` is 0, else one
  * direction of d₀ numbers), with its features two to a vector as in `runOne` (the same layouts
  * WT, WR, b, w, and the same sums, so F and ∇F have runOne's bits): forward over reverse, as in
  * `runSecond`, without a batch's lanes to fill. `products` gets m rows of d₀. With `gram` (and
- * the unit vectors), the Hessian instead by `runHessian`'s curvature sums, with its bits. Scratch:
+ * the unit vectors), the Hessian instead by `runSecond`'s curvature sums, with its bits. Scratch:
  * Z, P, A, T (dp each), S and C (K·dp each), Ż and Ȧ (m·dp each), U̇ (K·m·dp).
  */
 export function runSecondOne(
