@@ -485,10 +485,10 @@ export function staticEnd(): usize {
 // ---- second derivatives: forward over reverse, the tangents in planes of their own ---------------
 
 /**
- * out[i][p] = Σ_c W[i][c]·in[c][p] (+ b[i] when b is not 0), summed from c = 0, over a plane of
- * `width` points: in register blocks of 4 rows × 4 points, then the rows left one at a time.
+ * out[i][p] = Σ_c W[i][c]·in[c][p], summed from c = 0, over a plane of `width` points: in
+ * register blocks of 4 rows × 4 points, then the rows left one at a time.
  */
-function planeProduct(d: i32, width: i32, W: usize, b: usize, input: usize, out: usize): void {
+function planeProduct(d: i32, width: i32, W: usize, input: usize, out: usize): void {
   const row = <usize>width << 3;
   const stride = <usize>d << 3;
   let i = 0;
@@ -516,21 +516,6 @@ function planeProduct(d: i32, width: i32, W: usize, b: usize, input: usize, out:
         a31 = f64x2.add(a31, f64x2.mul(w3, x1));
         x += row;
       }
-      if (b != 0) {
-        const at = b + (<usize>i << 3);
-        const b0 = v128.load64_splat(at);
-        const b1 = v128.load64_splat(at + 8);
-        const b2 = v128.load64_splat(at + 16);
-        const b3 = v128.load64_splat(at + 24);
-        a00 = f64x2.add(a00, b0);
-        a01 = f64x2.add(a01, b0);
-        a10 = f64x2.add(a10, b1);
-        a11 = f64x2.add(a11, b1);
-        a20 = f64x2.add(a20, b2);
-        a21 = f64x2.add(a21, b2);
-        a30 = f64x2.add(a30, b3);
-        a31 = f64x2.add(a31, b3);
-      }
       const to = out + <usize>i * row + p;
       v128.store(to, a00);
       v128.store(to + 16, a01);
@@ -544,7 +529,6 @@ function planeProduct(d: i32, width: i32, W: usize, b: usize, input: usize, out:
   }
   for (; i < d; i++) {
     const weights = W + ((<usize>i * d) << 3);
-    const bias = b != 0 ? v128.load64_splat(b + (<usize>i << 3)) : sp(0.0);
     const to = out + <usize>i * row;
     for (let p: usize = 0; p < row; p += 32) {
       let a0 = sp(0.0);
@@ -555,10 +539,6 @@ function planeProduct(d: i32, width: i32, W: usize, b: usize, input: usize, out:
         a0 = f64x2.add(a0, f64x2.mul(weight, v128.load(x)));
         a1 = f64x2.add(a1, f64x2.mul(weight, v128.load(x + 16)));
         x += row;
-      }
-      if (b != 0) {
-        a0 = f64x2.add(a0, bias);
-        a1 = f64x2.add(a1, bias);
       }
       v128.store(to + p, a0);
       v128.store(to + p + 16, a1);
@@ -681,7 +661,7 @@ function forwardWithTangents(layers: i32, d: i32, m: i32, width: i32, plane: usi
       const Zj = Zd + <usize>j * plane;
       const Uj = Ud + (<usize>k * m + j) * plane;
       if (k == 0 && units) columnPlane(d, width, Wk, j, Uj);
-      else planeProduct(d, width, Wk, 0, Zj, Uj);
+      else planeProduct(d, width, Wk, Zj, Uj);
       for (let e: usize = 0; e < plane; e += 16) v128.store(Zj + e, f64x2.add(v128.load(Zj + e), f64x2.mul(v128.load(Sk + e), v128.load(Uj + e))));
     }
   }
